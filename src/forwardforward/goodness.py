@@ -1,0 +1,73 @@
+"""Goodness functions: how strongly a layer's activity says "this input is positive".
+
+A goodness function maps activities of shape `(batch, features)` to one score per sample,
+shape `(batch,)`. Hinton (2022, "The Forward-Forward Algorithm: Some Preliminary
+Investigations") uses the sum of squared ReLU activities, computed before the activities are
+length-normalised for the next layer; the mean of squares is the other common choice.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .errors import UsageError
+
+GoodnessFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def sum_of_squares(activity: torch.Tensor) -> torch.Tensor:
+    """Compute G = sum_j h_j^2 for each sample.
+
+    Args:
+        activity: `(batch, features)` activities, usually after ReLU.
+
+    Returns:
+        `(batch,)` goodness. With this goodness the natural threshold is the number of units,
+        so that a positive sample has a mean square activity above 1 per unit.
+    """
+    return activity.square().sum(dim=1)
+
+
+def mean_of_squares(activity: torch.Tensor) -> torch.Tensor:
+    """Compute G = (1 / features) sum_j h_j^2 for each sample.
+
+    Args:
+        activity: `(batch, features)` activities.
+
+    Returns:
+        `(batch,)` goodness; a threshold of about 1 to 2 suits it.
+    """
+    return activity.square().mean(dim=1)
+
+
+GOODNESS: dict[str, GoodnessFn] = {
+    "sum_of_squares": sum_of_squares,
+    "mean_of_squares": mean_of_squares,
+}
+
+
+def get_goodness(name: str) -> GoodnessFn:
+    """Look up a goodness function by its registered name.
+
+    Raises:
+        UsageError: `name` is not registered.
+    """
+    try:
+        return GOODNESS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown goodness {name!r}; choose one of {', '.join(sorted(GOODNESS))}"
+        ) from None
+
+
+def default_threshold(name: str, num_units: int) -> float:
+    """Return the conventional threshold for a goodness function and a layer width.
+
+    The sum of squares uses the number of units (Hinton's Matlab code); the mean of squares
+    uses 2.0, the value of a widely used PyTorch port.
+    """
+    if name == "sum_of_squares":
+        return float(num_units)
+    return 2.0

@@ -1,0 +1,220 @@
+"""Run directories: start, resume and evaluate a training run on disk.
+
+A run directory holds `config.json` (the resolved configuration), `run.json` (package version,
+git commit, torch version, device), `metrics.jsonl` (one line per epoch) and `checkpoint.pt`
+(the last completed epoch, written atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..config import RunConfig, config_from_dict, config_to_dict
+from ..errors import UsageError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import MetricsLog
+from .trainer import Trainer, TrainingData, resolve_device
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+RUN_INFO_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class RunResult:
+    """What a finished run reports: its folder and the final epoch's metrics."""
+
+    run_dir: Path
+    final: dict
+
+
+def git_commit() -> str | None:
+    """Commit of the source tree this package was imported from, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def load_training_data(config: RunConfig, data_dir: str | None, device: torch.device) -> TrainingData:
+    """Load the configured data set and move its splits to `device`.
+
+    Raises:
+        UsageError: an unknown data set or split.
+        DataError: missing, corrupt or invalid data files.
+    """
+    from ..data import load_dataset
+
+    splits = load_dataset(config.data.dataset, data_dir=data_dir, split=config.data.split, limit=config.data.limit)
+    eval_splits = {}
+    if splits.valid is not None:
+        eval_splits["valid"] = (splits.valid.images.to(device), splits.valid.labels.to(device))
+    eval_splits["test"] = (splits.test.images.to(device), splits.test.labels.to(device))
+    return TrainingData(
+        train_images=splits.train.images.to(device),
+        train_labels=splits.train.labels.to(device),
+        eval_splits=eval_splits,
+        num_classes=splits.num_classes,
+    )
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """Read the resolved configuration of a run directory.
+
+    Raises:
+        UsageError: the folder is missing or holds no forwardforward run.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory not found: {run_dir}")
+    if not path.is_file():
+        raise UsageError(f"{run_dir} holds no forwardforward run (no {CONFIG_FILE}); check the path")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    return config_from_dict(values)
+
+
+def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.device) -> Path:
+    if out_dir is None:
+        out_dir = Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = Path(out_dir)
+    if (out_dir / CONFIG_FILE).exists() or (out_dir / CHECKPOINT_FILE).exists():
+        raise UsageError(
+            f"{out_dir} already holds a run; continue it with --resume {out_dir} or choose another --out"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config_to_dict(config), indent=2) + "\n", encoding="utf-8")
+    info = {
+        "forwardforward_version": __version__,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": str(device),
+        "num_threads": torch.get_num_threads(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def train(
+    config: RunConfig | None = None,
+    out_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    resume: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train an FF network, or continue a run, writing everything to its run directory.
+
+    Args:
+        config: the configuration of a new run; ignored (must be None) when resuming.
+        out_dir: folder of a new run; default `runs/<recipe>-<time>`.
+        data_dir: data folder; see `forwardforward.data.resolve_data_dir` for the search order.
+        resume: run directory to continue from its last checkpoint.
+        device: overrides `train.device` (`auto`, `cpu`, `cuda`).
+        progress: show a progress bar per epoch.
+
+    Returns:
+        The run directory and the last epoch's metrics.
+
+    Raises:
+        UsageError: invalid configuration, an `out_dir` that already holds a run, or a
+            `resume` folder that holds no run.
+        DataError: missing or corrupt data.
+        TrainingError: the loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        config = read_run_config(run_dir)
+        if not (run_dir / CHECKPOINT_FILE).is_file():
+            raise UsageError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
+    elif config is None:
+        raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
+    torch_device = resolve_device(device or config.train.device)
+    data = load_training_data(config, data_dir, torch_device)
+    if resume is None:
+        run_dir = _prepare_new_run(config, Path(out_dir) if out_dir is not None else None, torch_device)
+
+    trainer = Trainer(config, data, torch_device)
+    metrics = MetricsLog(run_dir / METRICS_FILE)
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    if resume is not None:
+        trainer.load_state_dict(load_checkpoint(checkpoint_path, map_location=torch_device))
+        metrics.truncate_after(trainer.epoch)
+        logger.info("resuming %s after epoch %d", run_dir, trainer.epoch)
+    else:
+        save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
+
+    record: dict = {}
+    while trainer.epoch < trainer.total_epochs:
+        record = trainer.train_epoch(progress=progress)
+        epoch = record["epoch"]
+        if epoch % config.train.eval_every == 0 or epoch == trainer.total_epochs:
+            start = time.perf_counter()
+            record.update(trainer.evaluate())
+            record["eval_time_s"] = time.perf_counter() - start
+        metrics.append(record)
+        save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
+        logger.info("%s", format_epoch(record))
+    if not record:
+        records = metrics.read()
+        record = records[-1] if records else {}
+    return RunResult(run_dir=run_dir, final=record)
+
+
+def _checkpoint_state(trainer: Trainer, config: RunConfig) -> dict:
+    return {"config": config_to_dict(config), **trainer.state_dict()}
+
+
+def format_epoch(record: dict) -> str:
+    """One log line for an epoch: losses, errors in percent, time and samples/s."""
+    parts = [f"epoch {record['epoch']}"]
+    losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith("layer")]
+    if losses:
+        parts.append("loss " + " ".join(f"{v:.4f}" for v in losses))
+    for key in ("valid/error_goodness", "valid/error_softmax", "test/error_goodness", "test/error_softmax"):
+        if key in record:
+            parts.append(f"{key} {record[key]:.2f} %")
+    parts.append(f"{record['epoch_time_s']:.1f} s, {record['samples_per_s']:.0f} samples/s")
+    return ", ".join(parts)
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str | None = None) -> dict:
+    """Evaluate the last checkpoint of a run on its validation and test splits.
+
+    Returns:
+        Error rates in percent with keys like `test/error_goodness`, plus `epoch`.
+
+    Raises:
+        UsageError: the folder holds no run or no checkpoint.
+        DataError: missing or corrupt data.
+    """
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    torch_device = resolve_device(device or config.train.device)
+    state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
+    data = load_training_data(config, data_dir, torch_device)
+    trainer = Trainer(config, data, torch_device)
+    trainer.load_state_dict(state)
+    return {"epoch": trainer.epoch, **trainer.evaluate()}
