@@ -60,11 +60,11 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .training import train
 
     if args.resume is not None:
-        given = [name for name, value in (("--recipe", args.recipe), ("--set", args.overrides),
+        conflicting = [name for name, value in (("--recipe", args.recipe), ("--set", args.overrides),
                                           ("--epochs", args.epochs), ("--seed", args.seed),
                                           ("--out", args.out)) if value]
-        if given:
-            parser.error(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
+        if conflicting:
+            parser.error(f"--resume continues a run with its saved settings; drop {', '.join(conflicting)}")
         result = train(resume=args.resume, data_dir=args.data_dir, device=args.device, progress=not args.quiet)
     else:
         overrides = list(args.overrides)

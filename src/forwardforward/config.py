@@ -27,7 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data set and split to train on.
+    """Data set and split to train on.
 
     Attributes:
         dataset: registered data set name (`mnist`, `fashion-mnist`).
@@ -87,7 +87,7 @@ class ReadoutConfig:
 
 @dataclass(frozen=True)
 class NegativesConfig:
-    """How negative labels are chosen.
+    """Choice of negative labels.
 
     Attributes:
         kind: `random` (uniform over wrong labels) or `hard` (sampled from a softmax over

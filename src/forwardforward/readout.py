@@ -20,7 +20,7 @@ def predict_by_goodness(
     """Predict the label whose overlay gives the highest goodness summed over blocks.
 
     Every label is tried in one batched pass, and the argmax is taken per sample. Hinton's
-    Matlab code skips the first hidden layer, whose goodness says little about the label.
+    Matlab code skips the first hidden layer, whose goodness carries little information about the label.
 
     Args:
         network: the trained network.

@@ -41,16 +41,27 @@ class RunResult:
     final: dict
 
 
-def git_commit() -> str | None:
-    """Commit of the source tree this package was imported from, when it is a git checkout."""
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            ["git", *args], cwd=Path(__file__).resolve().parent,
             capture_output=True, text=True, timeout=5, check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def git_commit() -> str | None:
+    """Commit of the source tree this package was imported from, when it is a git checkout.
+
+    A trailing `-dirty` marks uncommitted changes in that checkout.
+    """
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}-dirty" if status else commit
 
 
 def load_training_data(config: RunConfig, data_dir: str | None, device: torch.device) -> TrainingData:
