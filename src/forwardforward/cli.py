@@ -60,9 +60,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .training import train
 
     if args.resume is not None:
-        conflicting = [name for name, value in (("--recipe", args.recipe), ("--set", args.overrides),
-                                          ("--epochs", args.epochs), ("--seed", args.seed),
-                                          ("--out", args.out)) if value]
+        options = (("--recipe", args.recipe), ("--set", args.overrides or None),
+                   ("--epochs", args.epochs), ("--seed", args.seed), ("--out", args.out))
+        conflicting = [name for name, value in options if value is not None]
         if conflicting:
             parser.error(f"--resume continues a run with its saved settings; drop {', '.join(conflicting)}")
         result = train(resume=args.resume, data_dir=args.data_dir, device=args.device, progress=not args.quiet)

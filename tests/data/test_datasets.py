@@ -49,12 +49,12 @@ def write_dataset(folder, suffix=".gz", train_images=None, train_labels=None, te
 
 
 @pytest.fixture
-def offline(monkeypatch):
+def offline_without_data_dir(monkeypatch):
     monkeypatch.setenv("FORWARDFORWARD_OFFLINE", "1")
     monkeypatch.delenv("FORWARDFORWARD_DATA", raising=False)
 
 
-def test_load_hinton_split(tmp_path, offline):
+def test_load_hinton_split(tmp_path, offline_without_data_dir):
     arrays = write_dataset(tmp_path / "mnist")
 
     data = load_dataset("mnist", data_dir=tmp_path)
@@ -75,7 +75,7 @@ def test_load_hinton_split(tmp_path, offline):
     assert data.test.labels.tolist() == make_labels(N_TEST).tolist()
 
 
-def test_load_pixel_range(tmp_path, offline):
+def test_load_pixel_range(tmp_path, offline_without_data_dir):
     images = np.zeros((N_TEST, 28, 28), dtype=np.uint8)
     images[0, 0, 0] = 255
     write_dataset(tmp_path / "mnist", test_images=images)
@@ -87,7 +87,7 @@ def test_load_pixel_range(tmp_path, offline):
     assert data.test.images[0, 0].item() == 1.0
 
 
-def test_load_full_split(tmp_path, offline):
+def test_load_full_split(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist")
 
     data = load_dataset("mnist", data_dir=tmp_path, split="full")
@@ -97,7 +97,7 @@ def test_load_full_split(tmp_path, offline):
     assert data.valid is None
 
 
-def test_load_limit(tmp_path, offline):
+def test_load_limit(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist")
 
     data = load_dataset("mnist", data_dir=tmp_path, limit=7)
@@ -108,7 +108,7 @@ def test_load_limit(tmp_path, offline):
     assert data.valid.labels.tolist() == make_labels(N_TRAIN)[50:57].tolist()
 
 
-def test_load_limit_above_size(tmp_path, offline):
+def test_load_limit_above_size(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist")
 
     data = load_dataset("mnist", data_dir=tmp_path, limit=100_000)
@@ -117,7 +117,7 @@ def test_load_limit_above_size(tmp_path, offline):
     assert data.test.images.shape == (N_TEST, 784)
 
 
-def test_load_uncompressed_files(tmp_path, offline):
+def test_load_uncompressed_files(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist", suffix="")
 
     data = load_dataset("mnist", data_dir=tmp_path)
@@ -125,7 +125,7 @@ def test_load_uncompressed_files(tmp_path, offline):
     assert data.test.images.shape == (N_TEST, 784)
 
 
-def test_load_prefers_gz(tmp_path, offline):
+def test_load_prefers_gz(tmp_path, offline_without_data_dir):
     folder = tmp_path / "mnist"
     write_dataset(folder)
     write_idx(folder / "t10k-labels-idx1-ubyte", np.full(N_TEST, 9, dtype=np.uint8))
@@ -135,7 +135,7 @@ def test_load_prefers_gz(tmp_path, offline):
     assert data.test.labels.tolist() == make_labels(N_TEST).tolist()
 
 
-def test_load_float_images(tmp_path, offline):
+def test_load_float_images(tmp_path, offline_without_data_dir):
     images = np.random.default_rng(3).random((N_TEST, 28, 28)).astype(np.float64)
     write_dataset(tmp_path / "mnist", test_images=images)
 
@@ -146,7 +146,7 @@ def test_load_float_images(tmp_path, offline):
 
 
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
-def test_load_non_finite_images(tmp_path, offline, bad_value):
+def test_load_non_finite_images(tmp_path, offline_without_data_dir, bad_value):
     images = np.zeros((N_TEST, 28, 28), dtype=np.float32)
     images[4, 10, 10] = bad_value
     write_dataset(tmp_path / "mnist", test_images=images)
@@ -160,7 +160,7 @@ def test_load_non_finite_images(tmp_path, offline, bad_value):
     assert "image 4" in message
 
 
-def test_load_float_images_out_of_range(tmp_path, offline):
+def test_load_float_images_out_of_range(tmp_path, offline_without_data_dir):
     images = np.zeros((N_TEST, 28, 28), dtype=np.float32)
     images[2, 0, 0] = 255.0
     write_dataset(tmp_path / "mnist", test_images=images)
@@ -169,14 +169,14 @@ def test_load_float_images_out_of_range(tmp_path, offline):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_load_integer_images_rejected(tmp_path, offline):
+def test_load_integer_images_rejected(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist", test_images=np.zeros((N_TEST, 28, 28), dtype=np.int16))
 
     with pytest.raises(DataError, match="pixel dtype int16"):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_load_labels_out_of_range(tmp_path, offline):
+def test_load_labels_out_of_range(tmp_path, offline_without_data_dir):
     labels = make_labels(N_TRAIN)
     labels[123] = 10
     write_dataset(tmp_path / "mnist", train_labels=labels)
@@ -189,7 +189,7 @@ def test_load_labels_out_of_range(tmp_path, offline):
     assert "label 10 at index 123" in message
 
 
-def test_load_negative_label(tmp_path, offline):
+def test_load_negative_label(tmp_path, offline_without_data_dir):
     labels = make_labels(N_TEST).astype(np.int8)
     labels[0] = -1
     write_dataset(tmp_path / "mnist", test_labels=labels)
@@ -198,7 +198,7 @@ def test_load_negative_label(tmp_path, offline):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_load_count_mismatch(tmp_path, offline):
+def test_load_count_mismatch(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist", test_labels=make_labels(N_TEST - 1))
 
     with pytest.raises(DataError) as excinfo:
@@ -210,14 +210,14 @@ def test_load_count_mismatch(tmp_path, offline):
     assert "t10k-labels-idx1-ubyte.gz" in message
 
 
-def test_load_wrong_image_shape(tmp_path, offline):
+def test_load_wrong_image_shape(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist", test_images=np.zeros((N_TEST, 28, 27), dtype=np.uint8))
 
     with pytest.raises(DataError, match=r"shape \(30, 28, 27\), expected \(n, 28, 28\)"):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_load_corrupt_file(tmp_path, offline):
+def test_load_corrupt_file(tmp_path, offline_without_data_dir):
     folder = tmp_path / "mnist"
     write_dataset(folder)
     labels_path = folder / "t10k-labels-idx1-ubyte.gz"
@@ -227,7 +227,7 @@ def test_load_corrupt_file(tmp_path, offline):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_hinton_split_needs_enough_images(tmp_path, offline):
+def test_hinton_split_needs_enough_images(tmp_path, offline_without_data_dir):
     write_dataset(tmp_path / "mnist", train_images=make_images(10_000, 1), train_labels=make_labels(10_000))
 
     with pytest.raises(DataError, match="split='full'"):
@@ -237,7 +237,7 @@ def test_hinton_split_needs_enough_images(tmp_path, offline):
     assert data.train.images.shape == (10_000, 784)
 
 
-def test_unknown_name(tmp_path, offline):
+def test_unknown_name(tmp_path, offline_without_data_dir):
     with pytest.raises(UsageError) as excinfo:
         load_dataset("cifar10", data_dir=tmp_path)
 
@@ -247,7 +247,7 @@ def test_unknown_name(tmp_path, offline):
     assert "mnist" in message
 
 
-def test_unknown_split(tmp_path, offline):
+def test_unknown_split(tmp_path, offline_without_data_dir):
     with pytest.raises(UsageError) as excinfo:
         load_dataset("mnist", data_dir=tmp_path, split="random")
 
@@ -258,12 +258,12 @@ def test_unknown_split(tmp_path, offline):
 
 
 @pytest.mark.parametrize("limit", [0, -3, 2.5, True, "10"])
-def test_invalid_limit(tmp_path, offline, limit):
+def test_invalid_limit(tmp_path, offline_without_data_dir, limit):
     with pytest.raises(UsageError, match="limit"):
         load_dataset("mnist", data_dir=tmp_path, limit=limit)
 
 
-def test_offline_missing_files(tmp_path, offline):
+def test_offline_missing_files(tmp_path, offline_without_data_dir):
     folder = tmp_path / "mnist"
     folder.mkdir()
     write_idx(folder / "t10k-labels-idx1-ubyte", make_labels(N_TEST))
@@ -293,7 +293,7 @@ def test_download_false_missing_files(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_system_dir_read_in_place(tmp_path, offline, monkeypatch):
+def test_system_dir_read_in_place(tmp_path, offline_without_data_dir, monkeypatch):
     system_dir = tmp_path / "usr-share" / "fashion-mnist"
     write_dataset(system_dir)
     info = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=(system_dir,))
@@ -307,7 +307,7 @@ def test_system_dir_read_in_place(tmp_path, offline, monkeypatch):
     assert not data_dir.exists()
 
 
-def test_data_dir_before_system_dir(tmp_path, offline, monkeypatch):
+def test_data_dir_before_system_dir(tmp_path, offline_without_data_dir, monkeypatch):
     system_dir = tmp_path / "system"
     write_dataset(system_dir, test_labels=np.full(N_TEST, 3, dtype=np.uint8))
     write_dataset(tmp_path / "data" / "fashion-mnist")
@@ -319,7 +319,7 @@ def test_data_dir_before_system_dir(tmp_path, offline, monkeypatch):
     assert data.test.labels.tolist() == make_labels(N_TEST).tolist()
 
 
-def test_system_dir_listed_when_missing(tmp_path, offline, monkeypatch):
+def test_system_dir_listed_when_missing(tmp_path, offline_without_data_dir, monkeypatch):
     system_dir = tmp_path / "system"
     info = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=(system_dir,))
     monkeypatch.setitem(DATASETS, "fashion-mnist", info)

@@ -109,7 +109,9 @@ def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.devi
     if out_dir is None:
         out_dir = Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir = Path(out_dir)
-    if (out_dir / CONFIG_FILE).exists() or (out_dir / CHECKPOINT_FILE).exists():
+    # A config.json without checkpoint.pt is a run that died before its first checkpoint:
+    # nothing can be resumed from it, so it is started afresh.
+    if (out_dir / CHECKPOINT_FILE).exists():
         raise UsageError(
             f"{out_dir} already holds a run; continue it with --resume {out_dir} or choose another --out"
         )
@@ -159,15 +161,17 @@ def train(
         run_dir = Path(resume)
         config = read_run_config(run_dir)
         if not (run_dir / CHECKPOINT_FILE).is_file():
-            raise UsageError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from")
+            raise UsageError(
+                f"{run_dir} has no {CHECKPOINT_FILE} to resume from (the run stopped before its first "
+                f"checkpoint); start it again with --out {run_dir}"
+            )
     elif config is None:
         raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
     torch_device = resolve_device(device or config.train.device)
     data = load_training_data(config, data_dir, torch_device)
+    trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
     if resume is None:
         run_dir = _prepare_new_run(config, Path(out_dir) if out_dir is not None else None, torch_device)
-
-    trainer = Trainer(config, data, torch_device)
     metrics = MetricsLog(run_dir / METRICS_FILE)
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume is not None:

@@ -240,6 +240,8 @@ class Trainer:
         if active is not None:
             record["active_layer"] = active + 1
         for i in range(len(self.network.blocks)):
+            if active is not None and i != active:
+                continue  # frozen in this greedy phase: no loss to report
             record[f"layer{i + 1}/loss"] = means[3 * i]
             record[f"layer{i + 1}/goodness_pos"] = means[3 * i + 1]
             record[f"layer{i + 1}/goodness_neg"] = means[3 * i + 2]
