@@ -1,5 +1,6 @@
 """Tests of the `forwardforward` command line: bad input, missing or corrupt data, output."""
 
+import dataclasses
 import json
 import subprocess
 
@@ -265,3 +266,55 @@ def test_bad_setting_subprocess(cli_command, cli_env, tmp_path):
 
     assert completed.returncode == 2
     assert completed.stderr == "forwardforward: error: train.epochs must be an integer, got 'abc'\n"
+
+
+def test_train_data_dir_not_found(run_cli, tmp_path, tiny_overrides):
+    absent = tmp_path / "no-such-folder"
+
+    result = run_cli("train", *set_options(tiny_overrides), "--data-dir", absent, "--out", tmp_path / "run", "--quiet")
+
+    assert_one_line_error(result, 2)
+    assert f"data folder not found: {absent}" in result.err
+    assert not absent.exists()
+
+
+def test_train_out_is_a_file(run_cli, tmp_path, synthetic_data_dir, tiny_overrides):
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+
+    result = run_cli("train", *set_options(tiny_overrides), "--data-dir", synthetic_data_dir, "--out", target, "--quiet")
+
+    assert_one_line_error(result, 2)
+    assert "is not a directory" in result.err
+    assert target.read_text() == "not a folder"
+
+
+def test_evaluate_uses_recorded_data_dir(run_cli, tiny_run, monkeypatch, tmp_path):
+    # Without --data-dir, and with the usual places empty, the run's own data folder is used.
+    monkeypatch.delenv("FORWARDFORWARD_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+
+    result = run_cli("evaluate", tiny_run, "--json")
+
+    assert result.code == 0, result.err
+    assert "test_error_goodness" in json.loads(result.out)
+
+
+def test_download_failure_names_all_files(run_cli, tmp_path, tiny_overrides, monkeypatch):
+    # Mirrors that refuse connections stand in for a machine without network access.
+    import forwardforward.data.datasets as datasets
+
+    refused = dataclasses.replace(datasets.MNIST, mirrors=("http://127.0.0.1:9/",))
+    monkeypatch.setitem(datasets.DATASETS, "mnist", refused)
+    monkeypatch.delenv("FORWARDFORWARD_OFFLINE")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+
+    result = run_cli("train", *set_options(tiny_overrides), "--data-dir", data_dir, "--out", tmp_path / "run", "--quiet")
+
+    assert_one_line_error(result, 1)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert stem in result.err
+    assert "--data-dir" in result.err
+    assert "127.0.0.1:9" in result.err

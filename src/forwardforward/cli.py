@@ -43,13 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                        help="where to train (default: the recipe's train.device, normally auto)")
     train.add_argument("--resume", default=None, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its last checkpoint")
+                       help="continue the run in RUN_DIR from its last checkpoint, with the data "
+                            "folder it was started with unless --data-dir is given")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch log lines")
 
     evaluate = sub.add_parser("evaluate", help="test error of a run's last checkpoint")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    evaluate.add_argument("--data-dir", default=None, help="data folder, as for train")
-    evaluate.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train")
+    evaluate.add_argument("--data-dir", default=None,
+                          help="data folder, as for train (default: the folder the run was trained with)")
+    evaluate.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                          help="where to evaluate (default: the run's train.device)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("recipes", help="list the shipped recipes")
@@ -125,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"forwardforward: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("forwardforward: interrupted; the last completed epoch is in checkpoint.pt, "
-              "continue with --resume RUN_DIR", file=sys.stderr)
+        print("forwardforward: interrupted", file=sys.stderr)
         return 130
 
 

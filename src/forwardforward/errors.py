@@ -1,7 +1,8 @@
 """Exceptions that the command line turns into one-line messages.
 
 `UsageError` is a mistake in what the user asked for (exit status 2); `DataError` and
-`TrainingError` are failures while doing it (exit status 1). Library callers can catch
+`TrainingError` are failures while doing it (exit status 1); `RunInterrupted` is a Ctrl-C
+(exit status 130). Library callers can catch
 `ForwardForwardError` for all of them.
 """
 
@@ -26,3 +27,9 @@ class DataError(ForwardForwardError):
 
 class TrainingError(ForwardForwardError):
     """A training run that cannot go on, such as a loss that became NaN."""
+
+
+class RunInterrupted(ForwardForwardError):
+    """A training run stopped by the user (Ctrl-C); its last checkpoint is kept."""
+
+    exit_code = 130

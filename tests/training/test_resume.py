@@ -168,8 +168,8 @@ def test_interrupt_then_resume(tmp_path, synthetic_data_dir, cli_command, cli_en
     process.stderr.close()
 
     assert process.returncode == 130, stderr
-    assert stderr.startswith("forwardforward: interrupted;")
-    assert "--resume" in stderr
+    assert stderr.startswith("forwardforward: error: interrupted; checkpoint.pt keeps epoch ")
+    assert f"--resume {run_dir}" in stderr
     assert "Traceback" not in stderr
 
     resumed = resume(cli_command, cli_env, synthetic_data_dir, run_dir)

@@ -156,10 +156,14 @@ def _locate_files(info: DatasetInfo, folder: Path, download: bool) -> dict[str, 
         reason = f"Downloads are disabled by {OFFLINE_ENV_VAR}={os.environ[OFFLINE_ENV_VAR]}."
         raise _missing_files_error(info, folder, missing, reason)
 
-    for stem in missing:
+    for index, stem in enumerate(missing):
         file_name = f"{stem}.gz"
         urls = [mirror + file_name for mirror in info.mirrors]
-        found[stem] = download_file(urls, folder / file_name, info.sha256[file_name])
+        try:
+            found[stem] = download_file(urls, folder / file_name, info.sha256[file_name])
+        except DataError as exc:
+            # Offline users see this message first, so it names every file still missing.
+            raise _missing_files_error(info, folder, missing[index:], str(exc)) from None
     return found
 
 

@@ -20,7 +20,8 @@ import torch
 
 from .. import __version__
 from ..config import RunConfig, config_from_dict, config_to_dict
-from ..errors import UsageError
+from ..errors import RunInterrupted, UsageError
+from ..data import resolve_data_dir
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import MetricsLog
 from .trainer import Trainer, TrainingData, resolve_device
@@ -64,14 +65,29 @@ def git_commit() -> str | None:
     return f"{commit}-dirty" if status else commit
 
 
+def recorded_data_dir(run_dir: Path) -> str | None:
+    """Data folder that a run was started with, if `run.json` records one that still exists."""
+    try:
+        recorded = json.loads((Path(run_dir) / RUN_INFO_FILE).read_text(encoding="utf-8")).get("data_dir")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
 def load_training_data(config: RunConfig, data_dir: str | None, device: torch.device) -> TrainingData:
     """Load the configured data set and move its splits to `device`.
 
     Raises:
-        UsageError: an unknown data set or split.
+        UsageError: an unknown data set or split, or a `data_dir` that is not a folder.
         DataError: missing, corrupt or invalid data files.
     """
     from ..data import load_dataset
+
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise UsageError(
+            f"data folder not found: {data_dir}; pass --data-dir a folder whose sub-folder "
+            f"{config.data.dataset}/ holds the data files"
+        )
 
     splits = load_dataset(config.data.dataset, data_dir=data_dir, split=config.data.split, limit=config.data.limit)
     eval_splits = {}
@@ -94,6 +110,8 @@ def read_run_config(run_dir: Path) -> RunConfig:
     """
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise UsageError(f"run directory not found: {run_dir}")
     if not path.is_file():
@@ -105,10 +123,12 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return config_from_dict(values)
 
 
-def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.device) -> Path:
+def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.device, data_dir: Path) -> Path:
     if out_dir is None:
         out_dir = Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} exists and is not a directory; choose a folder path")
     # A config.json without checkpoint.pt is a run that died before its first checkpoint:
     # nothing can be resumed from it, so it is started afresh.
     if (out_dir / CHECKPOINT_FILE).exists():
@@ -123,6 +143,7 @@ def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.devi
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "device": str(device),
+        "data_dir": str(data_dir),
         "num_threads": torch.get_num_threads(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -144,6 +165,7 @@ def train(
         config: the configuration of a new run; ignored (must be None) when resuming.
         out_dir: folder of a new run; default `runs/<recipe>-<time>`.
         data_dir: data folder; see `forwardforward.data.resolve_data_dir` for the search order.
+            A resumed run defaults to the folder it was started with.
         resume: run directory to continue from its last checkpoint.
         device: overrides `train.device` (`auto`, `cpu`, `cuda`).
         progress: show a progress bar per epoch.
@@ -156,10 +178,12 @@ def train(
             `resume` folder that holds no run.
         DataError: missing or corrupt data.
         TrainingError: the loss became NaN or infinite (the last good checkpoint is kept).
+        RunInterrupted: Ctrl-C during training (the last checkpoint is kept).
     """
     if resume is not None:
         run_dir = Path(resume)
         config = read_run_config(run_dir)
+        data_dir = data_dir if data_dir is not None else recorded_data_dir(run_dir)
         if not (run_dir / CHECKPOINT_FILE).is_file():
             raise UsageError(
                 f"{run_dir} has no {CHECKPOINT_FILE} to resume from (the run stopped before its first "
@@ -171,7 +195,10 @@ def train(
     data = load_training_data(config, data_dir, torch_device)
     trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
     if resume is None:
-        run_dir = _prepare_new_run(config, Path(out_dir) if out_dir is not None else None, torch_device)
+        run_dir = _prepare_new_run(
+            config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir)
+        )
+    logger.info("run directory: %s", run_dir)
     metrics = MetricsLog(run_dir / METRICS_FILE)
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume is not None:
@@ -182,16 +209,24 @@ def train(
         save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
 
     record: dict = {}
-    while trainer.epoch < trainer.total_epochs:
-        record = trainer.train_epoch(progress=progress)
-        epoch = record["epoch"]
-        if epoch % config.train.eval_every == 0 or epoch == trainer.total_epochs:
-            start = time.perf_counter()
-            record.update(trainer.evaluate())
-            record["eval_time_s"] = time.perf_counter() - start
-        metrics.append(record)
-        save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
-        logger.info("%s", format_epoch(record))
+    saved_epoch = trainer.epoch
+    try:
+        while trainer.epoch < trainer.total_epochs:
+            record = trainer.train_epoch(progress=progress)
+            epoch = record["epoch"]
+            if epoch % config.train.eval_every == 0 or epoch == trainer.total_epochs:
+                start = time.perf_counter()
+                record.update(trainer.evaluate())
+                record["eval_time_s"] = time.perf_counter() - start
+            metrics.append(record)
+            save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
+            saved_epoch = epoch
+            logger.info("%s", format_epoch(record))
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted; checkpoint.pt keeps epoch {saved_epoch}. "
+            f"Continue with: forwardforward train --resume {run_dir}"
+        ) from None
     if not record:
         records = metrics.read()
         record = records[-1] if records else {}
@@ -227,6 +262,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     """
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    data_dir = data_dir if data_dir is not None else recorded_data_dir(run_dir)
     torch_device = resolve_device(device or config.train.device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
     data = load_training_data(config, data_dir, torch_device)
