@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from forwardforward.errors import UsageError
+from forwardforward.goodness import GOODNESS
+from forwardforward.objectives import OBJECTIVES
 from forwardforward.layers import FFLinear, LocalBlock
 from forwardforward.network import FFNetwork
 from forwardforward.optim import OptimizerConfig, SmoothedSGD, build_optimizer
@@ -120,3 +122,15 @@ def test_custom_module_block_trains():
     for _ in range(50):
         last = block.train_step(x_pos, x_neg)[2]["loss"].item()
     assert last < first
+
+
+@pytest.mark.parametrize("goodness", sorted(GOODNESS))
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+def test_every_registered_pair_trains(goodness, objective):
+    torch.manual_seed(0)
+    block = FFLinear(10, 6, goodness=goodness, objective=objective, peer_strength=0.03)
+    block.configure_optimizer(OptimizerConfig(name="sgd", lr=0.05, weight_decay=0.0))
+    x_pos, x_neg = torch.rand(32, 10) + 0.5, torch.rand(32, 10) - 0.5
+    losses = [block.train_step(x_pos, x_neg)[2]["loss"].item() for _ in range(40)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .errors import UsageError
+from .registry import lookup
 
 GoodnessFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,12 +54,7 @@ def get_goodness(name: str) -> GoodnessFn:
     Raises:
         UsageError: `name` is not registered.
     """
-    try:
-        return GOODNESS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown goodness {name!r}; choose one of {', '.join(sorted(GOODNESS))}"
-        ) from None
+    return lookup(GOODNESS, "goodness", name)
 
 
 def default_threshold(name: str, num_units: int) -> float:

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import UsageError
+from .registry import lookup
 
 ObjectiveFn = Callable[..., torch.Tensor]
 
@@ -75,9 +75,4 @@ def get_objective(name: str) -> ObjectiveFn:
     Raises:
         UsageError: `name` is not registered.
     """
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown objective {name!r}; choose one of {', '.join(sorted(OBJECTIVES))}"
-        ) from None
+    return lookup(OBJECTIVES, "objective", name)
