@@ -1,8 +1,8 @@
 """Exceptions that the command line turns into one-line messages.
 
-`UsageError` is a mistake in what the user asked for (exit status 2); `DataError` and
-`TrainingError` are failures while doing it (exit status 1); `RunInterrupted` is a Ctrl-C
-(exit status 130). Library callers can catch
+`UsageError` is a mistake in what the user asked for and exits with status 2. `DataError`
+and `TrainingError` are failures while doing it and exit with status 1. `RunInterrupted` is a
+Ctrl-C and exits with status 130. Library callers can catch
 `ForwardForwardError` for all of them.
 """
 

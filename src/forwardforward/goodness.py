@@ -1,4 +1,4 @@
-"""Goodness functions: how strongly a layer's activity says "this input is positive".
+"""Goodness functions: how strongly a layer's activity signals that its input is positive.
 
 A goodness function maps activities of shape `(batch, features)` to one score per sample,
 shape `(batch,)`. Hinton (2022, "The Forward-Forward Algorithm: Some Preliminary

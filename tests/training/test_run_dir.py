@@ -10,18 +10,7 @@ from forwardforward.config import config_from_dict, load_config
 from forwardforward.errors import UsageError
 from forwardforward.training import train
 
-
-def set_options(assignments):
-    """Turn KEY=VALUE assignments into repeated `--set` options."""
-    return [part for assignment in assignments for part in ("--set", assignment)]
-
-
-def assert_one_line_error(result, code):
-    """Check the exit status and that stderr is one `forwardforward: error:` line."""
-    assert result.code == code, result.err
-    assert result.err.startswith("forwardforward: error: ")
-    assert result.err.count("\n") == 1, result.err
-    assert "Traceback" not in result.err
+from cli_helpers import assert_one_line_error, set_options
 
 
 def test_config_json_round_trip(tmp_path, synthetic_data_dir, tiny_overrides):

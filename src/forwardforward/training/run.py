@@ -1,6 +1,6 @@
 """Run directories: start, resume and evaluate a training run on disk.
 
-A run directory holds `config.json` (the resolved configuration), `run.json` (package version,
+A run directory contains `config.json` (the resolved configuration), `run.json` (package version,
 git commit, torch version, device), `metrics.jsonl` (one line per epoch) and `checkpoint.pt`
 (the last completed epoch, written atomically).
 """
@@ -106,7 +106,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     """Read the resolved configuration of a run directory.
 
     Raises:
-        UsageError: the folder is missing or holds no forwardforward run.
+        UsageError: the folder is missing or contains no forwardforward run.
     """
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
@@ -115,7 +115,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     if not run_dir.is_dir():
         raise UsageError(f"run directory not found: {run_dir}")
     if not path.is_file():
-        raise UsageError(f"{run_dir} holds no forwardforward run (no {CONFIG_FILE}); check the path")
+        raise UsageError(f"{run_dir} contains no forwardforward run (no {CONFIG_FILE}); check the path")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -133,7 +133,7 @@ def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.devi
     # nothing can be resumed from it, so it is started afresh.
     if (out_dir / CHECKPOINT_FILE).exists():
         raise UsageError(
-            f"{out_dir} already holds a run; continue it with --resume {out_dir} or choose another --out"
+            f"{out_dir} already contains a run; continue it with --resume {out_dir} or choose another --out"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CONFIG_FILE).write_text(json.dumps(config_to_dict(config), indent=2) + "\n", encoding="utf-8")
