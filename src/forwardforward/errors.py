@@ -22,7 +22,7 @@ class UsageError(ForwardForwardError, ValueError):
 
 
 class DataError(ForwardForwardError):
-    """A data set that is missing, corrupt, truncated or holds invalid values."""
+    """A data set that is missing, corrupt, truncated or contains invalid values."""
 
 
 class TrainingError(ForwardForwardError):

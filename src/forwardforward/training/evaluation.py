@@ -26,7 +26,7 @@ def evaluate_split(
         images: `(n, in_features)` on the network's device.
         labels: `(n,)` int64.
         skip_first: bottom blocks left out of the goodness sum.
-        batch_size: samples per pass; each pass holds `num_classes * batch_size` rows.
+        batch_size: samples per pass; each pass computes `num_classes * batch_size` rows.
 
     Returns:
         `error_goodness` (argmax of goodness summed over blocks `skip_first` and above),

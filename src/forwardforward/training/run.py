@@ -20,8 +20,8 @@ import torch
 
 from .. import __version__
 from ..config import RunConfig, config_from_dict, config_to_dict
+from ..data import load_dataset, resolve_data_dir
 from ..errors import RunInterrupted, UsageError
-from ..data import resolve_data_dir
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import MetricsLog
 from .trainer import Trainer, TrainingData, resolve_device
@@ -36,7 +36,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 @dataclass
 class RunResult:
-    """What a finished run reports: its folder and the final epoch's metrics."""
+    """Outcome of a finished run: its folder and the final epoch's metrics."""
 
     run_dir: Path
     final: dict
@@ -81,12 +81,10 @@ def load_training_data(config: RunConfig, data_dir: str | None, device: torch.de
         UsageError: an unknown data set or split, or a `data_dir` that is not a folder.
         DataError: missing, corrupt or invalid data files.
     """
-    from ..data import load_dataset
-
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise UsageError(
             f"data folder not found: {data_dir}; pass --data-dir a folder whose sub-folder "
-            f"{config.data.dataset}/ holds the data files"
+            f"{config.data.dataset}/ contains the data files"
         )
 
     splits = load_dataset(config.data.dataset, data_dir=data_dir, split=config.data.split, limit=config.data.limit)
@@ -174,8 +172,8 @@ def train(
         The run directory and the last epoch's metrics.
 
     Raises:
-        UsageError: invalid configuration, an `out_dir` that already holds a run, or a
-            `resume` folder that holds no run.
+        UsageError: invalid configuration, an `out_dir` that already contains a run, or a
+            `resume` folder that contains no run.
         DataError: missing or corrupt data.
         TrainingError: the loss became NaN or infinite (the last good checkpoint is kept).
         RunInterrupted: Ctrl-C during training (the last checkpoint is kept).
@@ -238,7 +236,7 @@ def _checkpoint_state(trainer: Trainer, config: RunConfig) -> dict:
 
 
 def format_epoch(record: dict) -> str:
-    """One log line for an epoch: losses, errors in percent, time and samples/s."""
+    """Format one log line for an epoch: losses, errors in percent, time and samples/s."""
     parts = [f"epoch {record['epoch']}"]
     losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith("layer")]
     if losses:
@@ -257,7 +255,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
         Error rates in percent with keys like `test/error_goodness`, plus `epoch`.
 
     Raises:
-        UsageError: the folder holds no run or no checkpoint.
+        UsageError: the folder contains no run or no checkpoint.
         DataError: missing or corrupt data.
     """
     run_dir = Path(run_dir)
