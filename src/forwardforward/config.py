@@ -121,6 +121,10 @@ class TrainConfig:
         seed: seeds initialisation, shuffling and negative sampling.
         device: `auto`, `cpu`, `cuda` or a device string such as `cuda:1`.
         shuffle: reshuffle the training set every epoch.
+        precision: `float32`, or `bfloat16` to run the matrix products of training and
+            evaluation under bfloat16 autocast (goodness, normalisation and losses stay
+            float32).
+        compile: compile each block's layer-local loss with `torch.compile`.
     """
 
     epochs: int = 100
@@ -133,6 +137,8 @@ class TrainConfig:
     seed: int = 17
     device: str = "auto"
     shuffle: bool = True
+    precision: str = "float32"
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,7 @@ _CHOICES = {
     "negatives.hard_source": ("readout", "goodness"),
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
+    "train.precision": ("float32", "bfloat16"),
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
              "data.limit", "negatives.temperature"}

@@ -66,15 +66,28 @@ class LocalBlock(nn.Module):
         self.symba_alpha = float(symba_alpha)
         self.peer = PeerNormalization(units, peer_strength, peer_momentum) if peer_strength > 0 else None
         self.optimizer: torch.optim.Optimizer | None = None
+        self._compiled_loss = None  # set by `compile_local_loss`
 
     def configure_optimizer(self, config: OptimizerConfig) -> torch.optim.Optimizer:
         """Create this block's own optimizer over its own parameters only."""
         self.optimizer = build_optimizer(self.module, config)
         return self.optimizer
 
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """Map `(batch, in_features)` inputs to `(batch, units)` pre-activations z.
+
+        Under a bfloat16 or float16 autocast the module's matrix product runs in that dtype,
+        and z is cast back to float32 here, so that goodness, normalisation and the loss keep
+        float32 precision.
+        """
+        z = self.module(x)
+        if z.dtype in (torch.bfloat16, torch.float16):
+            z = z.float()
+        return z
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map `(batch, in_features)` inputs to `(batch, units)` ReLU activities."""
-        return torch.relu(self.module(x))
+        return torch.relu(self.pre_activation(x))
 
     def goodness(self, activity: torch.Tensor) -> torch.Tensor:
         """Goodness `(batch,)` of `(batch, units)` activities."""
@@ -106,7 +119,7 @@ class LocalBlock(nn.Module):
         """
         batch = x_pos.shape[0]
         x = torch.cat([x_pos.detach(), x_neg.detach()])  # (batch + batch_neg, in_features)
-        z = self.module(x)
+        z = self.pre_activation(x)
         h = torch.relu(z)
         g = self.goodness_fn(h)
         g_pos, g_neg = g[:batch], g[batch:]
@@ -136,11 +149,27 @@ class LocalBlock(nn.Module):
         """
         if self.optimizer is None:
             raise RuntimeError("call configure_optimizer() before train_step()")
-        total, h_pos, h_neg, metrics = self.local_loss(x_pos, x_neg)
+        loss_fn = self.local_loss if self._compiled_loss is None else self._compiled_loss
+        total, h_pos, h_neg, metrics = loss_fn(x_pos, x_neg)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        # Free the gradients now rather than at the next step, so that only one block's
+        # gradients exist at a time and training memory does not grow with depth.
+        self.optimizer.zero_grad(set_to_none=True)
         return h_pos, h_neg, metrics
+
+    def compile_local_loss(self, **compile_kwargs) -> None:
+        """Compile `local_loss` with `torch.compile` for the training steps of this block.
+
+        The compiled function computes the same loss, activities and metrics (the forward
+        pass, goodness, objective, peer normalisation and their backward pass, fused by the
+        compiler). The first step pays the compilation time.
+
+        Args:
+            **compile_kwargs: passed to `torch.compile` (for example `mode`).
+        """
+        self._compiled_loss = torch.compile(self.local_loss, **compile_kwargs)
 
 
 class FFLinear(LocalBlock):

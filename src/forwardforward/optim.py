@@ -69,8 +69,8 @@ class SmoothedSGD(torch.optim.Optimizer):
                 if "smoothed_grad" not in state:
                     state["smoothed_grad"] = torch.zeros_like(p)
                 buffers.append(state["smoothed_grad"])
-            torch._foreach_mul_(buffers, group["smoothing"])
-            torch._foreach_add_(buffers, grads, alpha=1.0 - group["smoothing"])
+            # smoothing * g + (1 - smoothing) * grad, in one pass over memory.
+            torch._foreach_lerp_(buffers, grads, 1.0 - group["smoothing"])
             if group["weight_cost"]:
                 torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_cost"])
             torch._foreach_add_(params, buffers, alpha=-group["lr"])

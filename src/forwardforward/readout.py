@@ -85,8 +85,15 @@ class LinearReadout(nn.Module):
         return torch.cat(used, dim=1)  # (batch, sum of used widths)
 
     def forward(self, activities: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Return `(batch, num_classes)` logits from one activity tensor per block."""
-        return self.linear(self.features(activities))
+        """Return `(batch, num_classes)` float32 logits from one activity tensor per block.
+
+        The read-out is small, so it stays in float32 even inside a bfloat16 autocast.
+        """
+        features = self.features(activities)
+        if features.dtype in (torch.bfloat16, torch.float16):
+            features = features.float()
+        with torch.autocast(features.device.type, enabled=False):
+            return self.linear(features)
 
     def train_step(self, activities: Sequence[torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Take one step on the cross-entropy of `(batch,)` labels.

@@ -94,6 +94,9 @@ class Trainer:
                 "negatives.hard_source = 'readout' needs the read-out; set readout.enabled = true "
                 "or negatives.hard_source = 'goodness'"
             )
+        if config.train.compile:
+            for block in self.network.blocks:
+                block.compile_local_loss()
         self.shuffle_generator = torch.Generator().manual_seed(config.train.seed + 1)
         self.negatives_generator = torch.Generator(device=device).manual_seed(config.train.seed + 2)
         self.epoch = 0  # completed epochs
@@ -125,6 +128,15 @@ class Trainer:
             set_gain(self.readout.optimizer, self.config.readout.optimizer.lr, gain)
         return gain
 
+    def autocast(self) -> torch.autocast:
+        """The autocast context of `train.precision`; a disabled one for float32.
+
+        Inside one context autocast reuses each weight's bfloat16 copy. That is correct here
+        because every pass of a batch uses the weights from before that batch's updates.
+        """
+        bfloat16 = self.config.train.precision == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16)
+
     # -- one batch --------------------------------------------------------------------------
 
     def _negative_labels(
@@ -154,6 +166,10 @@ class Trainer:
             per block (flattened `(num_blocks, 3)`), then the read-out loss and its number of
             errors on this batch before its update.
         """
+        with self.autocast():
+            return self._train_batch(images, labels, active)
+
+    def _train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
         classes, strength = self.data.num_classes, self.network.label_strength
         num_blocks = len(self.network.blocks)
         stats = torch.zeros(num_blocks, 3, device=self.device)
@@ -264,11 +280,12 @@ class Trainer:
         """Error rates in percent on every evaluation split, with keys like `test/error_goodness`."""
         result = {}
         for name, (images, labels) in self.data.eval_splits.items():
-            errors = evaluate_split(
-                self.network, self.readout, images, labels,
-                skip_first=self.config.train.skip_first,
-                batch_size=self.config.train.eval_batch_size,
-            )
+            with self.autocast():
+                errors = evaluate_split(
+                    self.network, self.readout, images, labels,
+                    skip_first=self.config.train.skip_first,
+                    batch_size=self.config.train.eval_batch_size,
+                )
             result.update({f"{name}/{key}": value for key, value in errors.items()})
         return result
 
