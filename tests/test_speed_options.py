@@ -93,3 +93,18 @@ def test_bfloat16_training_tracks_float32():
 def test_invalid_precision_is_rejected():
     with pytest.raises(UsageError, match="train.precision"):
         load_config("mnist-quick", ["train.precision=float8"])
+
+
+@pytest.mark.parametrize("strength", [1.0, 2.5])
+def test_shared_first_layer_matches_full_pass(strength):
+    from forwardforward.labels import overlay_every_label
+    from forwardforward.network import FFNetwork
+
+    torch.manual_seed(0)
+    network = FFNetwork.fully_connected(30, [16, 12], num_classes=5, label_strength=strength)
+    images = torch.rand(7, 30)
+    shared = network.goodness_per_label(images)
+
+    full = network.activities(overlay_every_label(images, 5, strength))
+    expected = torch.stack([block.goodness(a).view(5, 7) for block, a in zip(network.blocks, full)])
+    torch.testing.assert_close(shared, expected.permute(2, 0, 1), rtol=1e-5, atol=1e-5)

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from .errors import UsageError
-from .labels import overlay_every_label
+from .labels import overlay_every_label, overlay_neutral
 from .layers import FFLinear, LocalBlock
+from .normalization import _EPS as _RMS_EPS
 from .normalization import rms_normalize
 
 
@@ -101,6 +102,9 @@ class FFNetwork(nn.Module):
     def goodness_per_label(self, images: torch.Tensor) -> torch.Tensor:
         """Compute every block's goodness for every candidate label, in one batched pass.
 
+        When the first block is a plain `nn.Linear` on the normalised input, its product with
+        the image is computed once and shared by all labels (see `_first_layer_every_label`).
+
         Args:
             images: `(batch, in_features)` inputs; their label features are overwritten.
 
@@ -108,8 +112,42 @@ class FFNetwork(nn.Module):
             `(batch, num_blocks, num_classes)` goodness of each sample, block and label.
         """
         batch = images.shape[0]
-        x = overlay_every_label(images, self.num_classes, self.label_strength)
+        first = self.blocks[0]
+        if self.normalize_input and type(first.module) is nn.Linear:
+            a = torch.relu(self._first_layer_every_label(images))  # (classes * batch, units)
+            activities = [a, *self._activities_from(self.normalize(a), start=1)]
+        else:
+            activities = self.activities(overlay_every_label(images, self.num_classes, self.label_strength))
         per_block = []
-        for block, a in zip(self.blocks, self.activities(x)):
+        for block, a in zip(self.blocks, activities):
             per_block.append(block.goodness(a).view(self.num_classes, batch))  # (classes, batch)
         return torch.stack(per_block).permute(2, 0, 1)  # (batch, blocks, classes)
+
+    def _activities_from(self, h: torch.Tensor, start: int) -> list[torch.Tensor]:
+        out = []
+        for block in list(self.blocks)[start:]:
+            a = block(h)
+            out.append(a)
+            h = self.normalize(a)
+        return out
+
+    def _first_layer_every_label(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-activations of the first block for every label, with one shared matrix product.
+
+        Every one-hot overlay writes one `label_strength` and zeros into the label features,
+        so all labels give the input the same root mean square r. The pre-activation for
+        label c is then `W x0 / r + b + (strength / r) W[:, c]`, where x0 is the image with
+        its label features zeroed: one `(batch, in) @ (in, units)` product instead of
+        `num_classes` of them.
+
+        Returns:
+            `(num_classes * batch, units)`, label-major like `overlay_every_label`.
+        """
+        linear = self.blocks[0].module
+        classes, strength = self.num_classes, self.label_strength
+        x0 = overlay_neutral(images, classes, 0.0)  # the label features set to zero
+        rms = (x0.square().sum(dim=1, keepdim=True) + strength**2).div(x0.shape[1]).sqrt() + _RMS_EPS
+        shared = self.blocks[0].pre_activation(x0 / rms)  # (batch, units), bias included
+        columns = linear.weight[:, :classes].t().to(shared.dtype)  # (classes, units)
+        z = shared.unsqueeze(0) + (strength / rms).unsqueeze(0) * columns.unsqueeze(1)  # (classes, batch, units)
+        return z.reshape(classes * images.shape[0], -1)
