@@ -334,10 +334,14 @@ def first_layer_weights(run_dir: Path) -> np.ndarray:
     """Read the first block's weight matrix `(units, in_features)` from the run's checkpoint.
 
     Raises:
-        UsageError: the checkpoint is missing or unreadable.
-        FigureUnavailable: the first block's weight is not a 2-D matrix.
+        UsageError: the checkpoint is unreadable.
+        FigureUnavailable: the checkpoint is missing, or the first block's weight is not a
+            2-D matrix.
     """
-    state = load_checkpoint(Path(run_dir) / CHECKPOINT_FILE)
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FigureUnavailable(f"no {CHECKPOINT_FILE} in {run_dir}, so no weights to show")
+    state = load_checkpoint(path)
     weight = state["network"].get("blocks.0.module.weight")
     if weight is None or weight.dim() != 2:
         shape = None if weight is None else tuple(weight.shape)
@@ -353,7 +357,8 @@ def first_layer_weights_figure(run: RunData, tiles: int = MAX_WEIGHT_TILES) -> A
 
     Raises:
         UsageError: matplotlib is not installed, or the checkpoint cannot be read.
-        FigureUnavailable: the first layer is not fully connected on images.
+        FigureUnavailable: no checkpoint yet, or the first layer is not fully connected on
+            images.
     """
     Figure = _figure_class()
     weight = first_layer_weights(run.run_dir)
