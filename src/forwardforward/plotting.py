@@ -95,6 +95,7 @@ def load_run_data(run_dir: str | Path) -> RunData:
 
 def _figure_class() -> type:
     try:
+        import matplotlib  # noqa: F401  (the top package first, so a missing one always fails here)
         from matplotlib.figure import Figure
     except ImportError:
         raise UsageError(MISSING_MATPLOTLIB) from None
