@@ -49,7 +49,7 @@ class FigureUnavailable(Exception):
 
 @dataclass
 class RunData:
-    """What the figures read from one run directory.
+    """Contents of one run directory that the figures read.
 
     Attributes:
         run_dir: the folder.
@@ -368,10 +368,10 @@ def first_layer_weights_figure(run: RunData, tiles: int = MAX_WEIGHT_TILES) -> A
     count = min(tiles, units)
     columns = min(WEIGHT_TILE_COLUMNS, count)
     rows = math.ceil(count / columns)
-    shown = weight[:count].reshape(count, channels, height, width)  # (units, channels, height, width)
+    unit_weights = weight[:count].reshape(count, channels, height, width)  # (units, channels, height, width)
     # One scale for all tiles, clipped at the 99th percentile so a few large weights do not
     # wash out the rest.
-    scale = float(np.percentile(np.abs(shown), 99)) or 1.0
+    scale = float(np.percentile(np.abs(unit_weights), 99)) or 1.0
 
     fig = Figure(figsize=(1.35 * columns + 1.6, 1.35 * rows + 1.0), layout="constrained")
     grid = fig.subplots(rows, columns, squeeze=False)
@@ -383,9 +383,9 @@ def first_layer_weights_figure(run: RunData, tiles: int = MAX_WEIGHT_TILES) -> A
             ax.set_axis_off()
             continue
         if channels == 1:
-            image = ax.imshow(shown[index, 0], cmap="RdBu_r", vmin=-scale, vmax=scale)
+            image = ax.imshow(unit_weights[index, 0], cmap="RdBu_r", vmin=-scale, vmax=scale)
         else:
-            rgb = np.clip(shown[index].transpose(1, 2, 0) / (2 * scale) + 0.5, 0.0, 1.0)  # (height, width, 3)
+            rgb = np.clip(unit_weights[index].transpose(1, 2, 0) / (2 * scale) + 0.5, 0.0, 1.0)  # (height, width, 3)
             ax.imshow(rgb)
         ax.set_title(f"unit {index + 1}", fontsize="x-small")
     fig.suptitle(

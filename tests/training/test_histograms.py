@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from forwardforward.config import load_config
-from forwardforward.errors import RunInterrupted
-from forwardforward.training import Trainer, train
+from forwardforward.training import train
 from forwardforward.training.histograms import (
     HISTOGRAMS_FILE,
     LOG10_RATIO_MAX,
@@ -19,6 +18,7 @@ from forwardforward.training.histograms import (
 )
 
 from conftest import TINY_OVERRIDES
+from run_helpers import train_until_interrupted
 
 BIN_WIDTH = (LOG10_RATIO_MAX - LOG10_RATIO_MIN) / NUM_BINS
 
@@ -136,17 +136,8 @@ def test_histograms_survive_resume(tmp_path, synthetic_data_dir, monkeypatch):
     train(config, out_dir=reference_dir, data_dir=str(synthetic_data_dir), progress=False)
 
     # Interrupt the second run at the start of its third epoch, as Ctrl-C would.
-    original_train_epoch = Trainer.train_epoch
-
-    def interrupted_train_epoch(self, progress=True):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original_train_epoch(self, progress)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted_train_epoch)
-    with pytest.raises(RunInterrupted):
-        train(config, out_dir=resumed_dir, data_dir=str(synthetic_data_dir), progress=False)
-    monkeypatch.setattr(Trainer, "train_epoch", original_train_epoch)
+    train_until_interrupted(monkeypatch, 2, config, out_dir=resumed_dir, data_dir=str(synthetic_data_dir),
+                            progress=False)
     assert [r["epoch"] for r in read_lines(resumed_dir / HISTOGRAMS_FILE)] == [1, 2]
 
     # A crash after the histogram line but before the checkpoint leaves an extra epoch, and a

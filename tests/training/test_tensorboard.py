@@ -5,11 +5,12 @@ import sys
 import pytest
 
 from forwardforward.config import load_config
-from forwardforward.errors import RunInterrupted, UsageError
-from forwardforward.training import Trainer, train
+from forwardforward.errors import UsageError
+from forwardforward.training import train
 
 from cli_helpers import assert_one_line_error, set_options
 from conftest import TINY_OVERRIDES
+from run_helpers import train_until_interrupted
 
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator", reason="tensorboard is not installed"
@@ -44,17 +45,8 @@ def test_scalars_and_histograms(tmp_path, synthetic_data_dir):
 def test_resume_continues_log(tmp_path, synthetic_data_dir, monkeypatch):
     run_dir = tmp_path / "run"
     config = load_config("mnist-quick", list(TINY_OVERRIDES))
-    original_train_epoch = Trainer.train_epoch
-
-    def interrupted_train_epoch(self, progress=True):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original_train_epoch(self, progress)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted_train_epoch)
-    with pytest.raises(RunInterrupted):
-        train(config, out_dir=run_dir, data_dir=str(synthetic_data_dir), progress=False, tensorboard=True)
-    monkeypatch.setattr(Trainer, "train_epoch", original_train_epoch)
+    train_until_interrupted(monkeypatch, 2, config, out_dir=run_dir, data_dir=str(synthetic_data_dir),
+                            progress=False, tensorboard=True)
 
     # No tensorboard=True here: the existing tensorboard/ folder keeps the log going.
     train(resume=run_dir, data_dir=str(synthetic_data_dir), progress=False)
