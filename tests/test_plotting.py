@@ -39,7 +39,8 @@ def assert_valid_png(path):
     assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG file"
     assert len(data) > MIN_PNG_BYTES, f"{path} has only {len(data)} bytes"
     height, width = imread(path).shape[:2]
-    assert height >= MIN_PNG_SIDE and width >= MIN_PNG_SIDE, f"{path} is {width} x {height} pixels"
+    assert height >= MIN_PNG_SIDE, f"{path} is only {height} pixels high"
+    assert width >= MIN_PNG_SIDE, f"{path} is only {width} pixels wide"
 
 
 def test_cli_writes_every_figure(run_cli, plotted_run, tmp_path):

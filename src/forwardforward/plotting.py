@@ -126,6 +126,12 @@ def _thresholds(config: RunConfig) -> list[float]:
     return [default_threshold(model.goodness, width) for width in model.hidden]
 
 
+def _integer_epochs(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _use_log_y(ax: Any, values: list[float]) -> None:
     """Put the y-axis on a log scale with plain numbers when every value allows it."""
     from matplotlib.ticker import FormatStrFormatter
@@ -163,6 +169,8 @@ def learning_curves_figure(run: RunData) -> Any:
     loss_ax.set(title="Layer-local loss on the training set", xlabel="epoch",
                 ylabel="loss per sample pair (nats)")
     loss_ax.legend()
+    for ax in (loss_ax, goodness_ax, error_ax):
+        _integer_epochs(ax)
 
     _draw_mean_goodness(goodness_ax, run, layers)
     _draw_errors(error_ax, records)
@@ -315,6 +323,7 @@ def layer_accuracy_figure(run: RunData) -> Any:
                     markersize=3, label=f"network by {method}, test")
     ax.set(title=f"Accuracy of each layer's goodness alone: {run.label}", xlabel="epoch", ylabel="accuracy (%)")
     ax.legend(fontsize="small", ncols=2)
+    _integer_epochs(ax)
     return fig
 
 

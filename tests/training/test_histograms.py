@@ -140,8 +140,8 @@ def test_histograms_survive_resume(tmp_path, synthetic_data_dir, monkeypatch):
                             progress=False)
     assert [r["epoch"] for r in read_lines(resumed_dir / HISTOGRAMS_FILE)] == [1, 2]
 
-    # A crash after the histogram line but before the checkpoint leaves an extra epoch, and a
-    # crash inside the write leaves a torn line; resume must drop both.
+    # A crash after the histogram line but before the checkpoint leaves an extra epoch. A crash
+    # inside the write leaves a torn line. Resume must drop both.
     with open(resumed_dir / HISTOGRAMS_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps({"epoch": 3, "bins": {}, "layers": {}}) + "\n")
         f.write('{"epoch": 4, "bi')
