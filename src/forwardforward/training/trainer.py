@@ -147,12 +147,12 @@ class Trainer:
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
         """Update every block (or only `active`) and the read-out on one minibatch.
 
+        The goodness of every block that ran is also added to `self.histograms`.
+
         Args:
             images: `(batch, features)` without labels.
             labels: `(batch,)` true labels.
             active: the only block to train, or None for all.
-
-        The goodness of every block that ran is also added to `self.histograms`.
 
         Returns:
             `(num_blocks + 2,)` detached values: loss, then positive and negative goodness,
