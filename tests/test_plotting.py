@@ -167,3 +167,41 @@ def test_weights_need_an_image_shape(run_copy):
         plotting._image_shape(run, 101)
     assert plotting._image_shape(run, 784) == (1, 28, 28)
     assert plotting._image_shape(run, 100) == (1, 10, 10)
+
+
+BINS = {"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 1000}
+
+
+def test_histogram_view_narrow():
+    # 300 samples in slots 590 to 619: ratios from about 0.89 to 1.26.
+    side = {"first_slot": 590, "counts": [10] * 30}
+
+    first, last, merge = plotting.histogram_view([side], BINS)
+
+    assert first <= 590
+    assert last >= 619
+    assert 619 - 590 < last - first < 60
+    assert merge == 1
+
+
+def test_histogram_view_wide():
+    # The positives spread over all bins, the negatives sit in one.
+    spread = {"first_slot": 1, "counts": [5] * 1000}
+    peak = {"first_slot": 400, "counts": [1000]}
+
+    first, last, merge = plotting.histogram_view([spread, peak], BINS)
+
+    assert first <= 2
+    assert last >= 999
+    assert merge == 13  # 1000 bins shown in bars of 13 bins, at most 80 bars
+
+
+def test_histogram_view_ignores_outside_slots():
+    # Underflow (slot 0) and overflow (slot 1001) are not part of the view.
+    side = {"first_slot": 0, "counts": [50] + [0] * 599 + [10]}
+
+    first, last, merge = plotting.histogram_view([side], BINS)
+
+    assert first <= 600 <= last
+    assert last - first < 10
+    assert merge == 1

@@ -22,7 +22,7 @@ from .data import DATASETS
 from .errors import UsageError
 from .goodness import default_threshold
 from .training.checkpoint import load_checkpoint
-from .training.histograms import HISTOGRAMS_FILE, SIDES, bin_edges
+from .training.histograms import HISTOGRAMS_FILE, SIDES, full_counts
 from .training.metrics import MetricsLog
 from .training.run import CHECKPOINT_FILE, METRICS_FILE, read_run_config
 
@@ -33,6 +33,8 @@ MISSING_MATPLOTLIB = (
 FIGURE_NAMES = ("learning_curves", "goodness_histograms", "layer_accuracy", "first_layer_weights")
 DEFAULT_PLOT_DIR = "plots"
 MAX_HISTOGRAM_EPOCHS = 4
+HISTOGRAM_BARS = 80
+HISTOGRAM_TAIL = 0.001
 MAX_WEIGHT_TILES = 64
 WEIGHT_TILE_COLUMNS = 8
 DPI = 110
@@ -257,34 +259,97 @@ def goodness_histograms_figure(run: RunData, epochs: list[int] | None = None) ->
     fig = Figure(figsize=(3.8 * len(epochs) + 1, 2.6 * len(layers) + 1.2), layout="constrained")
     grid = fig.subplots(len(layers), len(epochs), squeeze=False, sharex=True)
     fig.suptitle(f"Goodness of training samples, positive against negative: {run.label}")
-    fig.supxlabel("goodness / threshold (ratio, log scale)")
-    fig.supylabel("training samples per bin (%)")
+    fig.supylabel("training samples per bar (%)")
+    shown = [by_epoch[epoch] for epoch in epochs]
+    sides = [entry[side] for record in shown for entry in record["layers"].values() for side in SIDES]
+    view = histogram_view(sides, shown[0]["bins"])
+    scale = ", log scale" if _log_scale_view(view, shown[0]["bins"]) else ""
+    fig.supxlabel(f"goodness / threshold (ratio{scale})")
     for row, layer in enumerate(layers):
         for column, epoch in enumerate(epochs):
-            _draw_histogram(grid[row][column], by_epoch[epoch], layer)
+            _draw_histogram(grid[row][column], by_epoch[epoch], layer, view)
             grid[row][column].set_title(f"layer {layer}, epoch {epoch}", fontsize="medium")
     grid[0][0].legend(fontsize="small", loc="upper left")
     return fig
 
 
-def _draw_histogram(ax: Any, record: dict, layer: int) -> None:
+def histogram_view(sides: list[dict], bins: dict) -> tuple[int, int, int]:
+    """Choose the slots to show and how many adjacent bins to merge into one bar.
+
+    The view spans the bins that contain all but `HISTOGRAM_TAIL` of each side's samples at
+    either end, over every histogram given, plus a margin. Bins are merged so that about
+    `HISTOGRAM_BARS` bars cover it.
+
+    Args:
+        sides: stored histograms of one side each (positive or negative), as in the file.
+        bins: the `bins` entry of their records.
+
+    Returns:
+        `(first, last, merge)`: the first and last bin slot shown (1 to `bins["count"]`) and
+        the number of bins per bar.
+    """
+    count = bins["count"]
+    first, last = count, 1
+    for side in sides:
+        inner = full_counts(side, bins)[1:-1]
+        total = inner.sum()
+        if total == 0:
+            continue
+        cumulative = np.cumsum(inner) / total
+        first = min(first, int(np.searchsorted(cumulative, HISTOGRAM_TAIL)) + 1)
+        last = max(last, int(np.searchsorted(cumulative, 1.0 - HISTOGRAM_TAIL)) + 1)
+    if first > last:
+        first, last = 1, count
+    margin = max(2, (last - first) // 10)
+    first, last = max(1, first - margin), min(count, last + margin)
+    merge = max(1, math.ceil((last - first + 1) / HISTOGRAM_BARS))
+    return first, last, merge
+
+
+def _draw_histogram(ax: Any, record: dict, layer: int, view: tuple[int, int, int]) -> None:
     entry = record["layers"].get(str(layer))
-    edges = bin_edges(record["bins"])
-    ax.set_xscale("log")
+    bins = record["bins"]
+    first, last, merge = view
+    bars = math.ceil((last - first + 1) / merge)
+    step = (bins["log10_ratio_max"] - bins["log10_ratio_min"]) / bins["count"]
+    # Slot s covers (edge s - 1, edge s]; the last bar may reach past the top edge, where the
+    # padded counts are zero.
+    edges = 10.0 ** (bins["log10_ratio_min"] + step * (first - 1 + merge * np.arange(bars + 1)))
+    if _log_scale_view(view, bins):
+        _log_x_plain(ax)
+    ax.set_xlim(edges[0], edges[-1])
     if entry is None:
         ax.text(0.5, 0.5, "layer not run in this epoch", ha="center", va="center", transform=ax.transAxes)
         return
     outside = []
     for side in SIDES:
-        counts = np.asarray(entry[side]["counts"], dtype=float)
-        total = max(counts.sum(), 1.0)
-        percent = 100.0 * counts / total
-        ax.stairs(percent[1:-1], edges, fill=True, alpha=0.45, color=SIDE_COLORS[side], label=SIDE_LABELS[side])
-        if percent[0] > 0 or percent[-1] > 0:
-            outside.append(f"{side}: {percent[0]:.1f} % below, {percent[-1]:.1f} % above")
+        counts = full_counts(entry[side], bins).astype(float)
+        percent = 100.0 * counts / max(counts.sum(), 1.0)
+        shown = np.zeros(bars * merge)
+        shown[: last - first + 1] = percent[first : last + 1]
+        ax.stairs(shown.reshape(bars, merge).sum(axis=1), edges, fill=True, alpha=0.45,
+                  color=SIDE_COLORS[side], label=SIDE_LABELS[side])
+        below, above = percent[:first].sum(), percent[last + 1 :].sum()
+        if below > 0 or above > 0:
+            outside.append(f"{side}: {below:.1f} % left, {above:.1f} % right of view")
     ax.axvline(1.0, color="black", linestyle=":", label="threshold")
     if outside:
         ax.text(0.98, 0.97, "\n".join(outside), ha="right", va="top", fontsize="x-small", transform=ax.transAxes)
+
+
+def _log_scale_view(view: tuple[int, int, int], bins: dict) -> bool:
+    """Return True when the view spans a decade or more; a narrower one reads better on a linear axis."""
+    first, last, _ = view
+    step = (bins["log10_ratio_max"] - bins["log10_ratio_min"]) / bins["count"]
+    return (last - first + 1) * step >= 1.0
+
+
+def _log_x_plain(ax: Any) -> None:
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 # -- per-layer accuracy ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from forwardforward.training.histograms import (
     NUM_BINS,
     GoodnessHistograms,
     bin_edges,
+    full_counts,
 )
 
 from conftest import TINY_OVERRIDES
@@ -37,25 +38,40 @@ def test_bins_by_hand():
     # Ratios for block 1: 0 (below the range), 1.06, 1.06, 20.0 and 5000 (above the range).
     pos_1 = torch.tensor([0.0, 10.6, 10.6, 200.0, 50_000.0])
     neg_1 = torch.tensor([0.5, 0.5])
-    pos_2 = torch.tensor([4.0 * 0.0123])
+    pos_2 = torch.tensor([4.0 * 0.0125])
     neg_2 = torch.tensor([4.0 * 33.0, 4.0 * 33.0, 4.0 * 33.0])
 
     histograms.add([pos_1, pos_2], [neg_1, neg_2])
     record = histograms.to_record(epoch=7)
 
     assert record["epoch"] == 7
-    assert record["bins"] == {"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 100}
-    counts = record["layers"]["1"]["pos"]["counts"]
+    bins = record["bins"]
+    assert bins == {"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 1000}
+    counts = full_counts(record["layers"]["1"]["pos"], bins)
     assert len(counts) == NUM_BINS + 2
     assert counts[0] == 1
     assert counts[slot_of(1.06)] == 2
     assert counts[slot_of(20.0)] == 1
     assert counts[-1] == 1
-    assert sum(counts) == 5
-    assert record["layers"]["1"]["neg"]["counts"][slot_of(0.05)] == 2
-    assert record["layers"]["2"]["pos"]["counts"][slot_of(0.0123)] == 1
-    assert record["layers"]["2"]["neg"]["counts"][slot_of(33.0)] == 3
+    assert counts.sum() == 5
+    assert full_counts(record["layers"]["1"]["neg"], bins)[slot_of(0.05)] == 2
+    assert full_counts(record["layers"]["2"]["pos"], bins)[slot_of(0.0125)] == 1
+    assert full_counts(record["layers"]["2"]["neg"], bins)[slot_of(33.0)] == 3
     assert record["layers"]["2"]["threshold"] == 4.0
+
+
+def test_counts_trimmed_to_nonempty_slots():
+    histograms = GoodnessHistograms([1.0])
+    histograms.add([torch.tensor([1.06, 1.5])], [torch.tensor([0.0])])
+
+    layer = histograms.to_record(1)["layers"]["1"]
+
+    assert layer["pos"]["first_slot"] == slot_of(1.06)
+    assert len(layer["pos"]["counts"]) == slot_of(1.5) - slot_of(1.06) + 1
+    assert layer["pos"]["counts"][0] == 1
+    assert layer["pos"]["counts"][-1] == 1
+    assert layer["neg"]["first_slot"] == 0
+    assert layer["neg"]["counts"] == [1]
 
 
 def test_moments_by_hand():
@@ -84,9 +100,9 @@ def test_reset_and_unrun_layers():
 
 
 def test_bin_edges_match_binning():
-    edges = bin_edges({"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 100})
+    edges = bin_edges({"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 1000})
 
-    assert edges.shape == (101,)
+    assert edges.shape == (1001,)
     assert edges[0] == pytest.approx(1e-3)
     assert edges[-1] == pytest.approx(100.0)
     assert edges[slot_of(1.06) - 1] < 1.06 < edges[slot_of(1.06)]

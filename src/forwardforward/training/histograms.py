@@ -1,19 +1,22 @@
 """Fixed-bin histograms of positive and negative goodness, one set per block and epoch.
 
 The training loop adds the goodness of every training sample as it trains, so a histogram
-costs a few hundred integers per block and epoch instead of the samples themselves. Bins are
-equal steps of log10(goodness / threshold) from 10^-3 to 10^2 times the block's threshold;
-one extra slot below the range (which also counts goodness 0) and one above it keep every
-sample. A negative or NaN goodness, which no registered goodness function produces, has no
+costs some integers per block and epoch instead of the samples themselves. Bins are 1,000
+equal steps of log10(goodness / threshold) from 10^-3 to 10^2 times the block's threshold,
+each 0.005 decades (about 1.2 %) wide, fine enough to resolve the few percent by which
+positives and negatives can straddle the threshold. One extra slot below the range (which
+also counts goodness 0) and one above it keep every sample. A negative or NaN goodness, which no registered goodness function produces, has no
 logarithm and is counted in the slot above. The ratio to the threshold puts blocks of any width on one axis, and the log scale
 separates the negatives near 0 from the positives above the threshold.
 
 `goodness_histograms.jsonl` in a run directory contains one JSON object per epoch:
-`{"epoch": 3, "bins": {"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 100},
+`{"epoch": 3, "bins": {"log10_ratio_min": -3.0, "log10_ratio_max": 2.0, "count": 1000},
 "layers": {"1": {"threshold": 500.0, "pos": SIDE, "neg": SIDE}, ...}}`, where SIDE is
-`{"counts": [underflow, bin 1, ..., bin 100, overflow], "sum": ..., "sum_squares": ...,
-"min": ..., "max": ...}` over the raw goodness. Layers that were not run in an epoch (above
-the trained layer of the greedy schedule) are left out.
+`{"first_slot": k, "counts": [...], "sum": ..., "sum_squares": ..., "min": ..., "max": ...}`.
+Slot 0 is the underflow, slots 1 to 1,000 the bins and slot 1,001 the overflow. `counts`
+lists slots `k, k + 1, ...` up to the last non-empty one, so the many empty slots around a
+narrow distribution take no space. `sum` to `max` are over the raw goodness. Layers that were
+not run in an epoch (above the trained layer of the greedy schedule) are left out.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 HISTOGRAMS_FILE = "goodness_histograms.jsonl"
 LOG10_RATIO_MIN = -3.0
 LOG10_RATIO_MAX = 2.0
-NUM_BINS = 100
+NUM_BINS = 1000
 SIDES = ("pos", "neg")
 
 
@@ -35,11 +38,26 @@ def bin_edges(bins: dict) -> np.ndarray:
     return 10.0 ** np.linspace(bins["log10_ratio_min"], bins["log10_ratio_max"], bins["count"] + 1)
 
 
+def full_counts(side: dict, bins: dict) -> np.ndarray:
+    """Expand one side's stored counts to all `(count + 2,)` slots, underflow and overflow included."""
+    counts = np.zeros(bins["count"] + 2, dtype=np.int64)
+    first = side.get("first_slot", 0)
+    counts[first : first + len(side["counts"])] = side["counts"]
+    return counts
+
+
+def _trim(counts: list[int]) -> tuple[int, list[int]]:
+    nonzero = [i for i, c in enumerate(counts) if c]
+    if not nonzero:
+        return 0, []
+    return nonzero[0], counts[nonzero[0] : nonzero[-1] + 1]
+
+
 class GoodnessHistograms:
     """Histograms of positive and negative goodness per block, summed over one epoch.
 
-    Everything stays on the training device until `to_record`, so adding a batch never
-    waits for the device.
+    Everything stays on the training device until `to_record`. Adding a batch reads nothing
+    back to the host once the segment layout of its batch size is cached.
 
     Args:
         thresholds: each block's threshold, bottom first; goodness is binned as a ratio to it.
@@ -99,9 +117,10 @@ class GoodnessHistograms:
         ids, divisors = self._segments(tuple(g.numel() for g in flat))
         values = torch.cat(flat)  # (all values,) in segment order
         slots = torch.bucketize(torch.log10(values / divisors), self.edges)  # 0 = below, NUM_BINS + 1 = above
-        width = NUM_BINS + 2
-        used = 2 * len(goodness_pos)
-        self.counts[:used] += torch.bincount(ids * width + slots, minlength=used * width).view(used, width)
+        # index_add_ rather than bincount: bincount reads its input's maximum back to the host,
+        # which would make every batch wait for a CUDA device.
+        flat_slots = ids * (NUM_BINS + 2) + slots
+        self.counts.view(-1).index_add_(0, flat_slots, torch.ones_like(flat_slots))
 
         values64 = values.double()
         self.sums.index_add_(0, ids, values64)
@@ -121,8 +140,10 @@ class GoodnessHistograms:
             entry: dict = {"threshold": threshold}
             for side_index, side in enumerate(SIDES):
                 segment = 2 * layer + side_index
+                first_slot, trimmed = _trim(counts[segment])
                 entry[side] = {
-                    "counts": counts[segment],
+                    "first_slot": first_slot,
+                    "counts": trimmed,
                     "sum": sums[segment],
                     "sum_squares": squares[segment],
                     "min": minimum[segment],

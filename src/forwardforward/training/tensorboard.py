@@ -69,11 +69,16 @@ class TensorBoardLogger:
             for side in SIDES:
                 stats = entry[side]
                 counts = stats["counts"]
-                # TensorBoard wants the upper limit of every bucket: the first slot ends at the
-                # lowest edge, the last one at the largest goodness seen (or the top edge).
-                limits = [float(threshold * edge) for edge in ratio_edges]
-                top = stats["max"] if math.isfinite(stats["max"]) else limits[-1]
-                limits.append(max(top, limits[-1]))
+                if not counts:
+                    continue
+                # TensorBoard wants the upper limit of every bucket. Slot s ends at edge s, so
+                # the underflow slot 0 ends at the lowest edge, and the overflow slot ends at
+                # the largest goodness seen (or the top edge).
+                all_limits = [float(threshold * edge) for edge in ratio_edges]
+                top = stats["max"] if math.isfinite(stats["max"]) else all_limits[-1]
+                all_limits.append(max(top, all_limits[-1]))
+                first = stats["first_slot"]
+                limits = all_limits[first : first + len(counts)]
                 self.writer.add_histogram_raw(
                     f"layer{layer}/goodness_{side}_histogram",
                     min=stats["min"], max=stats["max"], num=sum(counts), sum=stats["sum"],
