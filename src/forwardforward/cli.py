@@ -1,4 +1,4 @@
-"""The `forwardforward` command line: train, evaluate and list recipes.
+"""The `forwardforward` command line: train, evaluate, plot and compare runs, list recipes.
 
 A thin layer over `forwardforward.training`: it parses options, prints results and turns the
 library's errors into one-line messages with exit status 2 (usage) or 1 (failure).
@@ -21,7 +21,7 @@ PREDICTION_METHODS = ("goodness", "softmax")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Create the argument parser with its three subcommands."""
+    """Create the argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog="forwardforward",
         description="Train and evaluate Forward-Forward networks.",
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in RUN_DIR from its last checkpoint, with the data "
                             "folder it was started with unless --data-dir is given")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch log lines")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also log metrics and goodness histograms for TensorBoard in RUN_DIR/tensorboard "
+                            "(needs the tensorboard package; a resumed run that has that folder keeps logging)")
 
     evaluate = sub.add_parser("evaluate", help="test error of a run's last checkpoint")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train")
@@ -54,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                           help="where to evaluate (default: the run's train.device)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    plot = sub.add_parser("plot", help="write PNG figures of a run (needs matplotlib)")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train")
+    plot.add_argument("--out", default=None, metavar="DIR", help="folder for the PNG files (default: RUN_DIR/plots)")
+
+    compare = sub.add_parser("compare", help="table of several runs: differing settings, errors, time")
+    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories written by train")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("recipes", help="list the shipped recipes")
     return parser
@@ -68,7 +79,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         conflicting = [name for name, value in options if value is not None]
         if conflicting:
             parser.error(f"--resume continues a run with its saved settings; drop {', '.join(conflicting)}")
-        result = train(resume=args.resume, data_dir=args.data_dir, device=args.device, progress=not args.quiet)
+        result = train(resume=args.resume, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
+                       tensorboard=args.tensorboard)
     else:
         overrides = list(args.overrides)
         if args.epochs is not None:
@@ -77,7 +89,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             overrides.append(f"train.seed={args.seed}")
         config = load_config(args.recipe or DEFAULT_RECIPE, overrides)
         result = train(config, out_dir=args.out, data_dir=args.data_dir, device=args.device,
-                       progress=not args.quiet)
+                       progress=not args.quiet, tensorboard=args.tensorboard)
     print(f"run directory: {result.run_dir}")
     errors = [f"{method} {result.final[f'test/error_{method}']:.2f} %"
               for method in PREDICTION_METHODS if f"test/error_{method}" in result.final]
@@ -102,6 +114,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from .plotting import plot_run
+
+    result = plot_run(args.run_dir, args.out)
+    for path in result.written.values():
+        print(path)
+    for name, reason in result.skipped.items():
+        print(f"forwardforward: skipped {name}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, format_comparison
+
+    comparison = compare_runs(args.run_dirs)
+    print(json.dumps(comparison, sort_keys=True) if args.json else format_comparison(comparison))
+    return 0
+
+
 def _recipes() -> int:
     for name in recipe_names():
         description = " ".join(str(read_recipe(name).get("description", "")).split())
@@ -123,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, parser)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "plot":
+            return _plot(args)
+        if args.command == "compare":
+            return _compare(args)
         return _recipes()
     except ForwardForwardError as exc:
         print(f"forwardforward: error: {exc}", file=sys.stderr)

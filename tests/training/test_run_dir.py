@@ -36,7 +36,7 @@ def test_run_json_keys(tiny_run):
 def test_run_files_present(tiny_run):
     names = sorted(path.name for path in tiny_run.iterdir())
 
-    assert names == ["checkpoint.pt", "config.json", "metrics.jsonl", "run.json"]
+    assert names == ["checkpoint.pt", "config.json", "goodness_histograms.jsonl", "metrics.jsonl", "run.json"]
 
 
 def test_metrics_one_line_per_epoch(tiny_run):

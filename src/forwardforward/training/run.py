@@ -1,8 +1,9 @@
 """Run directories: start, resume and evaluate a training run on disk.
 
 A run directory contains `config.json` (the resolved configuration), `run.json` (package version,
-git commit, torch version, device), `metrics.jsonl` (one line per epoch) and `checkpoint.pt`
-(the last completed epoch, written atomically).
+git commit, torch version, device), `metrics.jsonl` (one line per epoch),
+`goodness_histograms.jsonl` (binned goodness per block, one line per epoch), `checkpoint.pt`
+(the last completed epoch, written atomically) and, with TensorBoard logging, `tensorboard/`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ..config import RunConfig, config_from_dict, config_to_dict
 from ..data import load_dataset, resolve_data_dir
 from ..errors import RunInterrupted, UsageError
 from .checkpoint import load_checkpoint, save_checkpoint
+from .histograms import HISTOGRAMS_FILE
 from .metrics import MetricsLog
+from .tensorboard import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
 from .trainer import Trainer, TrainingData, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -155,6 +158,7 @@ def train(
     resume: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Train an FF network, or continue a run, writing everything to its run directory.
 
@@ -166,13 +170,15 @@ def train(
         resume: run directory to continue from its last checkpoint.
         device: overrides `train.device` (`auto`, `cpu`, `cuda`).
         progress: show a progress bar per epoch.
+        tensorboard: also log metrics and goodness histograms to `RUN_DIR/tensorboard/`. A
+            resumed run whose folder contains `tensorboard/` continues logging there anyway.
 
     Returns:
         The run directory and the last epoch's metrics.
 
     Raises:
-        UsageError: invalid configuration, an `out_dir` that already contains a run, or a
-            `resume` folder that contains no run.
+        UsageError: invalid configuration, an `out_dir` that already contains a run, a
+            `resume` folder that contains no run, or `tensorboard` without its package.
         DataError: missing or corrupt data.
         TrainingError: the loss became NaN or infinite (the last good checkpoint is kept).
         RunInterrupted: Ctrl-C during training (the last checkpoint is kept).
@@ -188,6 +194,8 @@ def train(
             )
     elif config is None:
         raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
+    if tensorboard:
+        summary_writer_class()  # fails before any file is written when tensorboard is missing
     torch_device = resolve_device(device or config.train.device)
     data = load_training_data(config, data_dir, torch_device)
     trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
@@ -197,14 +205,17 @@ def train(
         )
     logger.info("run directory: %s", run_dir)
     metrics = MetricsLog(run_dir / METRICS_FILE)
+    histograms = MetricsLog(run_dir / HISTOGRAMS_FILE)
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume is not None:
         trainer.load_state_dict(load_checkpoint(checkpoint_path, map_location=torch_device))
         metrics.truncate_after(trainer.epoch)
+        histograms.truncate_after(trainer.epoch)
         logger.info("resuming %s after epoch %d", run_dir, trainer.epoch)
     else:
         save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
 
+    board = _open_tensorboard(run_dir, tensorboard, None if resume is None else trainer.epoch)
     record: dict = {}
     saved_epoch = trainer.epoch
     try:
@@ -216,6 +227,10 @@ def train(
                 record.update(trainer.evaluate())
                 record["eval_time_s"] = time.perf_counter() - start
             metrics.append(record)
+            histogram_record = trainer.histograms.to_record(epoch)
+            histograms.append(histogram_record)
+            if board is not None:
+                board.log_epoch(record, histogram_record)
             save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
             saved_epoch = epoch
             logger.info("%s", format_epoch(record))
@@ -224,10 +239,25 @@ def train(
             f"interrupted; checkpoint.pt keeps epoch {saved_epoch}. "
             f"Continue with: forwardforward train --resume {run_dir}"
         ) from None
+    finally:
+        if board is not None:
+            board.close()
     if not record:
         records = metrics.read()
         record = records[-1] if records else {}
     return RunResult(run_dir=run_dir, final=record)
+
+
+def _open_tensorboard(run_dir: Path, requested: bool, resumed_after: int | None) -> TensorBoardLogger | None:
+    if requested:
+        return TensorBoardLogger(run_dir, resumed_after)
+    if resumed_after is None or not (run_dir / TENSORBOARD_DIR).is_dir():
+        return None
+    try:
+        return TensorBoardLogger(run_dir, resumed_after)
+    except UsageError as exc:
+        logger.warning("not continuing the TensorBoard log of %s: %s", run_dir, exc)
+        return None
 
 
 def _checkpoint_state(trainer: Trainer, config: RunConfig) -> dict:

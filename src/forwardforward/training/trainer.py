@@ -18,6 +18,7 @@ from ..negatives import hard_wrong_labels, random_wrong_labels
 from ..network import FFNetwork
 from ..readout import LinearReadout
 from .evaluation import evaluate_split
+from .histograms import GoodnessHistograms
 from .schedules import lr_gain, set_gain
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class Trainer:
                 block.compile_local_loss()
         self.shuffle_generator = torch.Generator().manual_seed(config.train.seed + 1)
         self.negatives_generator = torch.Generator(device=device).manual_seed(config.train.seed + 2)
+        # Goodness of every training sample in the current epoch, binned; reset by train_epoch.
+        self.histograms = GoodnessHistograms([block.threshold for block in self.network.blocks], device)
         self.epoch = 0  # completed epochs
 
     # -- schedule ---------------------------------------------------------------------------
@@ -156,6 +159,8 @@ class Trainer:
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
         """Update every block (or only `active`) and the read-out on one minibatch.
 
+        The goodness of every block that ran is also added to `self.histograms`.
+
         Args:
             images: `(batch, features)` without labels.
             labels: `(batch,)` true labels.
@@ -191,6 +196,7 @@ class Trainer:
 
         # Each block trains on the normalised, detached output of the block below, computed
         # with the weights from before this batch's updates.
+        goodness_pos, goodness_neg = [], []
         for index, block in enumerate(self.network.blocks):
             if active is not None and index > active:
                 break
@@ -202,13 +208,18 @@ class Trainer:
                 stats[index, 0] = metrics["loss"]
                 stats[index, 1] = metrics["goodness_pos"]
                 stats[index, 2] = metrics["goodness_neg"]
+            goodness_pos.append(block.goodness(a_pos))
+            goodness_neg.append(block.goodness(a_neg))
             h_pos, h_neg = self.network.normalize(a_pos), self.network.normalize(a_neg)
+        self.histograms.add(goodness_pos, goodness_neg)
         return torch.cat([stats.flatten(), readout_stats])
 
     # -- one epoch --------------------------------------------------------------------------
 
     def train_epoch(self, progress: bool = True) -> dict:
         """Run the next epoch and return its training metrics.
+
+        Afterwards `self.histograms` contains the goodness of this epoch's training samples.
 
         Raises:
             TrainingError: a loss or goodness became NaN or infinite.
@@ -226,6 +237,7 @@ class Trainer:
         num_batches = math.ceil(n / train_cfg.batch_size)
 
         self.network.train()
+        self.histograms.reset()
         sums = None
         start = time.perf_counter()
         bar = tqdm(
