@@ -8,7 +8,6 @@ connections, so its peers fail at their next operation with it instead of waitin
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 import time
 from collections import deque
@@ -19,7 +18,6 @@ import torch.distributed as dist
 
 from ..errors import ForwardForwardError, TrainingError, UsageError
 
-logger = logging.getLogger(__name__)
 
 # Sends in flight before `send` waits for the oldest. It bounds how far a stage runs ahead of
 # the stage above it, and the memory the queued activities take.
@@ -188,7 +186,6 @@ class Communicator:
 
     def _error(self, what: str, exc: BaseException, start: float) -> DistributedError:
         elapsed = time.perf_counter() - start
-        logger.error("rank %d: %s failed after %.1f s: %s", self.rank, what, elapsed, _first_line(exc))
         return DistributedError(
             f"rank {self.rank}: {what} failed after {elapsed:.1f} s (timeout "
             f"{self.timeout.total_seconds():g} s): {_first_line(exc)}. Another rank has probably "
