@@ -80,6 +80,8 @@ class Communicator:
         self.backend = "nccl" if device.type == "cuda" else "gloo"
         self.wait_s = 0.0  # time spent blocked in communication, reset by the caller
         self._pending: deque[tuple[Any, torch.Tensor]] = deque()
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL's object broadcast uses the current device
         try:
             dist.init_process_group(
                 self.backend, rank=rank, world_size=world_size, timeout=self.timeout,

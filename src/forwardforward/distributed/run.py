@@ -169,8 +169,10 @@ def _train_epochs(
     record: dict = {}
     while trainer.epoch < trainer.total_epochs:
         comm.wait_s = 0.0
-        sums, num_batches, gain, elapsed = stage.train_epoch(progress=progress and comm.rank == 0)
-        record = _epoch_record(trainer, stage, layout, comm, sums, num_batches, gain, elapsed)
+        start = time.perf_counter()
+        sums, num_batches, gain, own_s = stage.train_epoch(progress=progress and comm.rank == 0)
+        busy_s = own_s - comm.wait_s
+        record = _epoch_record(trainer, stage, layout, comm, sums, num_batches, gain, start, busy_s)
         epoch = record["epoch"]
         if epoch % config.train.eval_every == 0 or epoch == trainer.total_epochs:
             start = time.perf_counter()
@@ -191,20 +193,25 @@ def _train_epochs(
 
 def _epoch_record(
     trainer: Trainer, stage: PipelineStage, layout: ParallelLayout, comm: Communicator,
-    sums: torch.Tensor, num_batches: int, gain: float, elapsed: float,
+    sums: torch.Tensor, num_batches: int, gain: float, start: float, busy_s: float,
 ) -> dict:
-    """Combine every rank's sums into the metrics record a single process writes, plus waits.
+    """Combine every rank's sums into the metrics record a single process writes, plus idle time.
+
+    `busy_s` is the time this rank spent on its epoch minus the time it was blocked on
+    communication. The record gets each stage's busy time (averaged over its replicas) and
+    the bubble fraction, the share of all stages' epoch time that they spent idle.
 
     Raises:
         TrainingError: a loss or goodness became NaN or infinite (on every rank at once).
     """
     epoch = trainer.epoch + 1
     num_blocks = len(trainer.network.blocks)
-    # Each stage's time blocked on communication, averaged over its replicas.
-    waits = torch.zeros(layout.stages, device=sums.device)
-    waits[stage.stage] = comm.wait_s / layout.replicas
-    combined = comm.all_reduce(torch.cat([sums, waits]))
-    sums, waits = combined[: sums.numel()], combined[sums.numel() :]
+    busy = torch.zeros(layout.stages, device=sums.device)
+    busy[stage.stage] = busy_s / layout.replicas
+    combined = comm.all_reduce(torch.cat([sums, busy]))
+    # Timed after the all-reduce, so that the epoch ends when the slowest stage has finished.
+    elapsed = time.perf_counter() - start
+    sums, busy = combined[: sums.numel()], combined[sums.numel() :]
     if not bool(torch.isfinite(sums).all()):
         raise TrainingError(
             f"a loss or goodness became NaN or infinite in epoch {epoch}; training stopped and the "
@@ -227,8 +234,9 @@ def _epoch_record(
         record["train/error_softmax"] = 100.0 * sums[-1].item() / n
     record["epoch_time_s"] = elapsed
     record["samples_per_s"] = n / elapsed
-    for s, wait in enumerate(waits.tolist()):
-        record[f"pipeline/stage{s + 1}_wait_s"] = wait
+    for s, stage_busy in enumerate(busy.tolist()):
+        record[f"pipeline/stage{s + 1}_busy_s"] = stage_busy
+    record["pipeline/bubble_fraction"] = 1.0 - busy.sum().item() / (layout.stages * elapsed)
     trainer.epoch = epoch
     return record
 
