@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stages", type=int, default=None,
                        help="pipeline stages for --parallel both; the processes are split evenly between them")
     train.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="with --parallel: longest wait of any send, receive or collective before the "
+                       help="with --parallel: maximum wait of any send, receive or collective before the "
                             "job stops with an error (default: 300)")
 
     evaluate = sub.add_parser("evaluate", help="test error of a run's last checkpoint")

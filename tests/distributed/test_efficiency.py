@@ -27,8 +27,9 @@ def test_random_negatives_bubble_is_fill_and_drain(stages):
 
 
 def test_hard_negatives_run_in_lock_step():
-    # Per batch: neutral pass on every stage (B p each; the lower ones overlap the training of
-    # the batch before), read-out, then training on each stage in turn (4 B p each).
+    # Per batch, the top stage's neutral pass (B p) and the read-out come after the training of
+    # the batch before, then every stage trains in turn (4 B p each). The lower stages' neutral
+    # passes overlap the training of the stages above them.
     stages = 4
     params, widths, bounds = equal_stages(stages)
     p = params[0]

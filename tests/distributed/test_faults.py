@@ -69,7 +69,7 @@ def test_killed_rank_ends_job_with_error(killed_job):
     assert delay < TIMEOUT_S
     assert "forwardforward: error: rank 0:" in rank0.err
     assert "failed" in rank0.err
-    assert f"--resume {run_dir}" in rank0.err
+    assert f"--resume {run_dir} --parallel pipeline" in rank0.err
     assert "Traceback" not in rank0.err
 
 

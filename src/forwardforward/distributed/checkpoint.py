@@ -117,7 +117,7 @@ def write_manifest(run_dir: Path, epoch: int, layout: ParallelLayout) -> None:
 
 
 def read_manifest(run_dir: Path) -> dict | None:
-    """The last complete epoch and layout of a pipeline run, or None if it has none."""
+    """Read the last complete epoch and layout of a pipeline run; None if it has none."""
     path = Path(run_dir) / MANIFEST_FILE
     if not path.is_file():
         return None

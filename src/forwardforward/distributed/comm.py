@@ -61,7 +61,7 @@ class Communicator:
         rank: this process's rank.
         world_size: number of processes.
         device: where the tensors live; `cuda` selects NCCL, anything else gloo.
-        timeout_s: longest wait of any one operation, in seconds.
+        timeout_s: maximum wait of any one operation, in seconds.
 
     Raises:
         DistributedError: the process group could not be set up in time.

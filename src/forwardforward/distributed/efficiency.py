@@ -1,11 +1,11 @@
 """A model of the layer pipeline's efficiency: idle time (bubble) and bytes sent per batch.
 
 The model replays the message schedule of `PipelineStage` for one epoch. Each stage's compute
-time is proportional to multiply-adds: per block of `p` parameters and a batch of `B` samples,
-the neutral pass costs `B p`, the all-label goodness pass `C B p`, and the training step
-`4 B p` (the forward pass over `2 B` positive and negative rows, and the weight gradient over
-the same rows; the input is detached, so no input gradient is computed). The read-out step on
-the last stage costs `3 B F C` for `F` features. A message of `m` bytes arrives
+time is proportional to multiply-adds. For a block of `p` parameters and a batch of `B`
+samples, the neutral pass costs `B p` and the all-label goodness pass `C B p`. The training
+step costs `4 B p`: the forward pass over `2 B` positive and negative rows, and the weight
+gradient over the same rows (the input is detached, so no input gradient is computed). The
+read-out step on the last stage costs `3 B F C` for `F` features. A message of `m` bytes arrives
 `latency_s + m / bandwidth` after it was sent, and sends never block the sender.
 
 It ignores the in-flight limit on sends, elementwise work (normalisation, goodness) and the

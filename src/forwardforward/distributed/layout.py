@@ -2,9 +2,9 @@
 
 Rank `r` is replica `r % replicas` of stage `r // replicas`, so the replicas of one stage have
 consecutive ranks. torchrun numbers the processes of one machine consecutively, so the replicas
-of a stage share a machine whenever `replicas` divides the processes per machine: their gradient
-all-reduce moves whole weight matrices, far more bytes than the activities that cross a stage
-boundary.
+of a stage share a machine whenever `replicas` divides the processes per machine. That is where
+they belong, because their gradient all-reduce moves whole weight matrices, far more bytes than
+the activities that cross a stage boundary.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def train_distributed(
         parallel: `pipeline` (one stage per process), `data` (one stage, every process a
             replica) or `both`.
         stages: number of stages for `both`.
-        timeout_s: longest wait of any one send, receive or collective, in seconds.
+        timeout_s: maximum wait of any one send, receive or collective, in seconds.
 
     Returns:
         The run directory and the last epoch's metrics on rank 0; None on the other ranks.
@@ -113,6 +113,13 @@ def train_distributed(
 
     comm = Communicator(rank, world_size, torch_device, timeout_s)
     run_dir = Path(resume) if resume is not None else None
+
+    def resume_hint() -> str:
+        if run_dir is None:
+            return "No run directory was created"
+        options = f"--parallel {parallel}" + (f" --stages {stages}" if stages is not None else "")
+        return f"Continue with: torchrun ... -m forwardforward train --resume {run_dir} {options}"
+
     try:
         if run_dir is None:
             run_dir = comm.agree(lambda: _new_run_dir(config, out_dir, torch_device, data_dir, layout))
@@ -124,14 +131,9 @@ def train_distributed(
         )
         return _train_epochs(trainer, stage, layout, comm, run_dir, progress)
     except KeyboardInterrupt:
-        raise RunInterrupted(
-            f"interrupted; the last complete checkpoint is kept. Continue with: torchrun ... -m forwardforward "
-            f"train --resume {run_dir} --parallel {parallel}"
-        ) from None
+        raise RunInterrupted(f"interrupted; the last complete checkpoint is kept. {resume_hint()}") from None
     except DistributedError as exc:
-        raise DistributedError(
-            f"{exc}. The last complete checkpoint is kept; continue with --resume {run_dir}"
-        ) from None
+        raise DistributedError(f"{exc}. {resume_hint()}") from None
     finally:
         comm.close()
 

@@ -7,8 +7,8 @@ crosses the pipeline in up to three passes, each bottom to top, in this order:
 1. the neutral-label pass, whose activities feed the read-out on the last stage (every stage
    sends the activities of its read-out layers there directly);
 2. for hard negatives chosen by goodness, a pass with every label, whose per-layer goodness is
-   sent to the last stage; the last stage samples the negative labels and sends them back to
-   the first stage (random negatives are drawn on the first stage instead);
+   sent to the last stage. The last stage samples hard negative labels and sends them back to
+   the first stage. Random negatives are drawn on the first stage instead.
 3. the training pass: each stage trains its blocks on the positive and negative activities
    from the stage below and sends its normalised outputs up.
 
@@ -45,10 +45,11 @@ class Batch:
     """This replica's share of one global minibatch.
 
     Args:
-        images: `(n, features)` all training (or evaluation) images.
+        images: `(n, features)` all training images.
         labels: `(n,)` their labels.
         index: `(global_batch,)` indices of the global minibatch.
-        replica: this replica's index; `replicas`: how many share the batch.
+        replica: this replica's index.
+        replicas: number of replicas that share the batch.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, replica: int, replicas: int):
