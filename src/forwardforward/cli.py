@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_true",
                        help="also log metrics and goodness histograms for TensorBoard in RUN_DIR/tensorboard "
                             "(needs the tensorboard package; a resumed run that has that folder keeps logging)")
+    train.add_argument("--parallel", default=None, choices=("pipeline", "data", "both"),
+                       help="train across the processes of a torchrun job: a layer pipeline with one "
+                            "stage per process, data-parallel replicas, or both (see --stages)")
+    train.add_argument("--stages", type=int, default=None,
+                       help="pipeline stages for --parallel both; the processes are split evenly between them")
+    train.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="with --parallel: maximum wait of any send, receive or collective before the "
+                            "job stops with an error (default: 300)")
 
     evaluate = sub.add_parser("evaluate", help="test error of a run's last checkpoint")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train")
@@ -73,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .training import train
 
+    extra = {}
+    if args.parallel is not None:
+        if args.tensorboard:
+            parser.error("--tensorboard is not supported with --parallel; drop one of them")
+        train = _distributed_train(args)
+    else:
+        extra["tensorboard"] = args.tensorboard
+        if args.stages is not None or args.timeout is not None:
+            parser.error("--stages and --timeout apply only with --parallel")
     if args.resume is not None:
         options = (("--recipe", args.recipe), ("--set", args.overrides or None),
                    ("--epochs", args.epochs), ("--seed", args.seed), ("--out", args.out))
@@ -80,7 +97,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if conflicting:
             parser.error(f"--resume continues a run with its saved settings; drop {', '.join(conflicting)}")
         result = train(resume=args.resume, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-                       tensorboard=args.tensorboard)
+                       **extra)
     else:
         overrides = list(args.overrides)
         if args.epochs is not None:
@@ -89,12 +106,24 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             overrides.append(f"train.seed={args.seed}")
         config = load_config(args.recipe or DEFAULT_RECIPE, overrides)
         result = train(config, out_dir=args.out, data_dir=args.data_dir, device=args.device,
-                       progress=not args.quiet, tensorboard=args.tensorboard)
+                       progress=not args.quiet, **extra)
+    if result is None:
+        return 0  # a rank other than 0 of a distributed run: rank 0 prints the results
     print(f"run directory: {result.run_dir}")
     errors = [f"{method} {result.final[f'test/error_{method}']:.2f} %"
               for method in PREDICTION_METHODS if f"test/error_{method}" in result.final]
     print("test error: " + ", ".join(errors))
     return 0
+
+
+def _distributed_train(args: argparse.Namespace):
+    """Return `train_distributed` with the parallel options of `args` bound, in `train`'s signature."""
+    import functools
+
+    from .distributed import DEFAULT_TIMEOUT_S, train_distributed
+
+    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT_S
+    return functools.partial(train_distributed, parallel=args.parallel, stages=args.stages, timeout_s=timeout)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
