@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .config import load_config, read_recipe, recipe_names
 from .errors import ForwardForwardError
+from .variants.forward_gnn.cli import add_graph_command, run_graph_command
 
 DEFAULT_RECIPE = "mnist-quick"
 PREDICTION_METHODS = ("goodness", "softmax")
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("recipes", help="list the shipped recipes")
+    add_graph_command(sub)
     return parser
 
 
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, parser)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "graph":
+            return run_graph_command(args)
         return _recipes()
     except ForwardForwardError as exc:
         print(f"forwardforward: error: {exc}", file=sys.stderr)
