@@ -41,7 +41,8 @@ class VirtualNodes:
         Args:
             assignment: `(num_nodes,)` class per real node, -1 for nodes that get no link.
             direction: `both` adds node -> virtual and virtual -> node; `to_virtual` only the first
-                (PyG edges run from `edge_index[0]`, the source, to `edge_index[1]`, the target).
+                and `from_virtual` only the second (PyG edges run from `edge_index[0]`, the
+                source, to `edge_index[1]`, the target).
 
         Raises:
             ValueError: `assignment` has the wrong length or a class outside `[-1, num_classes)`.
@@ -56,6 +57,8 @@ class VirtualNodes:
         to_virtual = torch.stack([nodes, virtual])  # (2, linked nodes)
         if direction == "to_virtual":
             return to_virtual
+        if direction == "from_virtual":
+            return to_virtual.flip(0)
         return torch.cat([to_virtual, to_virtual.flip(0)], dim=1)  # (2, 2 * linked nodes)
 
     def augment(self, x: torch.Tensor, edge_index: torch.Tensor, assignment: torch.Tensor,

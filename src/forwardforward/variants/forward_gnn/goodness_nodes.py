@@ -5,8 +5,8 @@ Two encodings put a label on a node, and FF tells a true label (positive) from a
 
 - `label-appending`: the node's features get its label's one-hot appended (uniform 1 / C for
   nodes without a label);
-- `virtual-nodes`: the node is linked, in both directions, to the virtual node of its label; the
-  virtual nodes have frozen random features.
+- `virtual-nodes`: the virtual node of the node's label sends the node a message (an edge from
+  the virtual node to the node); the virtual nodes have frozen random features.
 
 In training, the training nodes carry their true label in the positive graph and a wrong label
 (redrawn every epoch, in proportion to the class frequencies) in the negative graph; other nodes
@@ -74,7 +74,10 @@ class GoodnessNodeClassifier:
         if self.encoding == "label-appending":
             # Unit-length features, so that the appended label weighs as much as all the words.
             return append_labels(F.normalize(task.x, dim=1), assignment, task.num_classes), task.edge_index
-        return self.virtual.augment(task.x, task.edge_index, assignment, "both")
+        # Messages flow only from the virtual node to the node. With links in both directions
+        # a virtual node's degree is its class size, and GCN's 1 / sqrt(deg_u deg_v) weighting
+        # shrinks its message to almost nothing.
+        return self.virtual.augment(task.x, task.edge_index, assignment, "from_virtual")
 
     def _class_assignment(self, c: int, split: str) -> torch.Tensor:
         """Training nodes carry their label, the nodes of `split` carry c, all others none."""
@@ -153,6 +156,7 @@ class GoodnessNodeClassifier:
     def finish_layer(self, index: int) -> None:
         """Freeze layer `index`, add its goodness to the sums and cache the next layer's inputs."""
         layer = self.layers[index]
+        layer.zero_grad(set_to_none=True)
         layer.requires_grad_(False)
         layer.optimizer = None
         _, positive_edges = self.graph(self.train_assignment)

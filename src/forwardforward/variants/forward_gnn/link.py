@@ -5,8 +5,9 @@ Every layer embeds the nodes and scores a pair (u, v) from `h_u * h_v` (elementw
 - `dot-product`: logit `sum_j h_uj h_vj`, binary cross-entropy of edges against as many
   non-edges drawn afresh each epoch. This is `threshold_loss` with threshold 0, since
   softplus(-s) is the cross-entropy of label 1 and softplus(s) that of label 0.
-- `ff`: the FF form; goodness `sum_j (h_uj h_vj)^2` and Hinton's threshold loss, with
-  p(edge) = sigmoid(goodness - threshold).
+- `ff`: the FF form; goodness `sum_j (h_uj h_vj)^2`, trained with the configured FF objective
+  (SymBa by default, each edge against the non-edge drawn beside it; or Hinton's threshold
+  loss), with p(edge) = sigmoid(goodness - threshold).
 
 `LinkForward` trains the layers greedily; `LinkTopToLoss` trains them together, layer k scoring
 the mean of its output and the previous step's outputs of the layers above. A pair's probability
@@ -21,7 +22,7 @@ from torch import nn
 from ...errors import UsageError
 from ...goodness import default_threshold, get_goodness
 from ...objectives import threshold_loss
-from .layers import GraphConfig, build_layer, layer_seed
+from .layers import GraphConfig, build_layer, ff_objective, layer_seed
 from .metrics import roc_auc
 from .tasks import LinkSet, LinkTask, sample_negative_edges
 
@@ -37,9 +38,11 @@ class _LinkScoring:
         self.task, self.config, self.score, self.seed = task, config, score, seed
         self.goodness = get_goodness(config.goodness)
         self.threshold = 0.0
+        self.objective = lambda s_pos, s_neg: threshold_loss(s_pos, s_neg, 0.0)
         if score == "ff":
             self.threshold = (default_threshold(config.goodness, config.hidden)
                               if config.threshold is None else float(config.threshold))
+            self.objective = ff_objective(config, self.threshold)
         self.generator = torch.Generator().manual_seed(layer_seed(seed, 0) + 2)
 
     def pair_scores(self, activity: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -50,12 +53,11 @@ class _LinkScoring:
         return self.goodness(product)
 
     def loss(self, activity: torch.Tensor) -> torch.Tensor:
-        """Threshold loss of the training edges against an equal number of fresh non-edges."""
+        """Loss of the training edges against an equal number of fresh non-edges, pair by pair."""
         train = self.task.train
         positives = train.edge_label_index
         negatives = sample_negative_edges(train.edge_index, self.task.num_nodes, positives.shape[1], self.generator)
-        return threshold_loss(self.pair_scores(activity, positives), self.pair_scores(activity, negatives),
-                              self.threshold)
+        return self.objective(self.pair_scores(activity, positives), self.pair_scores(activity, negatives))
 
     def probabilities(self, activity: torch.Tensor, links: LinkSet) -> torch.Tensor:
         """p(edge) `(num_links,)` of the links to score, in float64.
@@ -117,6 +119,7 @@ class LinkForward(_LinkScoring):
     def finish_layer(self, index: int) -> None:
         """Freeze layer `index`, add its probabilities and feed its outputs upward."""
         layer = self.layers[index]
+        layer.zero_grad(set_to_none=True)
         layer.requires_grad_(False)
         layer.optimizer = None
         current = self._layer_probabilities(index)

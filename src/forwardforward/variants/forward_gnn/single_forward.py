@@ -97,6 +97,7 @@ class SingleForward(_VirtualNodeGraph):
     def finish_layer(self, index: int) -> None:
         """Freeze layer `index`, add its probabilities to the sum and feed its output upward."""
         layer = self.layers[index]
+        layer.zero_grad(set_to_none=True)
         layer.requires_grad_(False)
         layer.optimizer = None
         activity = layer(self.inputs, self.edge_index)
