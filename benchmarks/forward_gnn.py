@@ -1,7 +1,7 @@
 """Benchmark forward learning of GNNs against backprop on Planetoid graphs and print the tables.
 
-Runs a grid of (task, data set, convolution, method, depth, seed), appending one JSON line per
-finished run to `--out`; a second call with the same `--out` skips the runs already there, so an
+Runs a grid of (task, data set, convolution, method, depth, seed) and appends one JSON line per
+finished run to `--out`. A second call with the same `--out` skips the runs already there, so an
 interrupted benchmark resumes. Greedy methods run once at the largest depth and report every
 smaller depth from the same run (the first k layers of a greedy run are exactly a k-layer run,
 because every layer draws its weights from a seed of its own). `--table` prints the markdown

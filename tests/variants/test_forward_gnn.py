@@ -165,7 +165,7 @@ def test_single_forward_layer_leaves_lower_layer_alone(node_task, small_config):
     assert all(p.grad is None for p in method.layers[0].parameters())
 
 
-def test_top_to_loss_each_layer_gets_only_its_own_gradient(node_task, small_config):
+def test_top_to_loss_gradient_stays_local(node_task, small_config):
     method = TopToLoss(node_task, small_config, num_layers=3, seed=0)
     counts = {}
     for k, layer in enumerate(method.module):

@@ -131,12 +131,12 @@ def summarize(records: list[dict], key: str = "test") -> dict[int, tuple[float, 
 
 
 def _prepare_run_dir(out: Path, settings: dict) -> list[dict]:
-    """Create `out` or check that it holds the same settings; return the finished records."""
+    """Create `out`, or check that it contains a run with the same settings; return its finished records."""
     config_path = out / "config.json"
     if config_path.is_file():
         saved = json.loads(config_path.read_text(encoding="utf-8"))
         if saved != settings:
-            raise UsageError(f"{out} holds a run with other settings; choose another --out")
+            raise UsageError(f"{out} contains a run with other settings; choose another --out")
         return MetricsLog(out / RESULTS_FILE).read()
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not a graph run directory; choose another --out")

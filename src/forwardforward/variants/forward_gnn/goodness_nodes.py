@@ -1,6 +1,6 @@
 """Forward-Forward node classification with the label carried by the graph (Park et al., ICLR 2024).
 
-Two encodings put a label on a node, and FF tells a true label (positive) from a wrong one
+Two encodings put a label on a node. FF separates a true label (positive) from a wrong one
 (negative) by the goodness of the node's activity:
 
 - `label-appending`: the node's features get its label's one-hot appended (uniform 1 / C for
@@ -106,7 +106,7 @@ class GoodnessNodeClassifier:
     def _negative_assignment(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick this epoch's scored training nodes; return them as a mask and the negative assignment."""
         labels, train = self.task.labels, self.task.split.train
-        # Only the scored nodes get a wrong label; the other training nodes keep theirs, so a
+        # Only the scored nodes get a wrong label, and the other training nodes keep theirs. So a
         # scored node differs from its positive only in its own label, as at prediction time.
         scored = train & (torch.rand(labels.shape, generator=self.generator) < self.config.scored_fraction)
         # Wrong labels drawn in proportion to the class frequencies of the training nodes, so every

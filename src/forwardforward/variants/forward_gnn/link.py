@@ -9,8 +9,8 @@ Every layer embeds the nodes and scores a pair (u, v) from `h_u * h_v` (elementw
   (SymBa by default, each edge against the non-edge drawn beside it; or Hinton's threshold
   loss), with p(edge) = sigmoid(goodness - threshold).
 
-`LinkForward` trains the layers greedily; `LinkTopToLoss` trains them together, layer k scoring
-the mean of its output and the previous step's outputs of the layers above. A pair's probability
+`LinkForward` trains the layers greedily. `LinkTopToLoss` trains them together, and layer k
+scores the mean of its output and the previous step's outputs of the layers above. A pair's probability
 is the mean of the per-layer probabilities; the score is ROC-AUC in percent.
 """
 

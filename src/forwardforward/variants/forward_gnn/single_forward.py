@@ -3,7 +3,7 @@
 The graph gets one virtual node per class with frozen random features, and every training node
 is linked to the virtual node of its class. Each layer is trained with cross-entropy over the
 dot products between a training node's activity and the virtual nodes' activities of the same
-layer; a node is classified by the class probabilities summed over layers.
+layer. A node is classified by the class probabilities summed over layers.
 
 - `SingleForward`: greedy, one layer after another, each on the frozen output of the one below.
 - `TopToLoss`: all layers train at every step; the embedding that layer k's loss scores is the
@@ -209,7 +209,10 @@ class TopToInput(_VirtualNodeGraph):
         return states
 
     def _iterate(self, states: list[torch.Tensor], train: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """One update of every layer, bottom first: below from this step, above from the last."""
+        """Update every layer once, bottom first.
+
+        Each layer reads the layer below from this step and the layer above from the last step.
+        """
         total = torch.zeros(())
         new_states, below = [], self.x
         for k, layer in enumerate(self.module):
