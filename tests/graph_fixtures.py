@@ -1,15 +1,15 @@
-"""Fixtures of the graph tests: a small learnable graph as node and link tasks."""
+"""Fixtures of the graph tests: a small learnable graph as node and link tasks.
+
+Importing this module needs no PyTorch Geometric; the test modules that use it skip without it.
+"""
 
 import pytest
 import torch
 
-pytest.importorskip("torch_geometric")
-pytest.importorskip("scipy")
+from graph_helpers import NUM_CLASSES, make_planetoid_arrays
 
-from graph_helpers import NUM_CLASSES, make_planetoid_arrays  # noqa: E402
-
-from forwardforward.data.planetoid import random_node_split  # noqa: E402
-from forwardforward.variants.forward_gnn import GraphConfig, LinkSet, LinkTask, NodeTask  # noqa: E402
+from forwardforward.data.planetoid import random_node_split
+from forwardforward.variants.forward_gnn import GraphConfig, LinkSet, LinkTask, NodeTask
 
 
 def _tensors():

@@ -6,6 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+pytest.importorskip("torch_geometric")
+pytest.importorskip("scipy")
+
 from forwardforward.objectives import threshold_loss, virtual_node_cross_entropy
 from forwardforward.variants.forward_gnn import (
     LINK_METHODS,

@@ -3,6 +3,9 @@
 import json
 
 import pytest
+
+pytest.importorskip("torch_geometric")
+pytest.importorskip("scipy")
 from cli_helpers import assert_one_line_error
 from graph_helpers import write_planetoid
 
