@@ -195,5 +195,6 @@ def run_graph_command(args: argparse.Namespace) -> int:
     print(f"run directory: {out}")
     print(f"{args.dataset} {args.task} {method} {config.conv}, seeds {','.join(map(str, seeds))}: test {metric}")
     for depth, (mean, std, count) in summarize(chosen).items():
-        print(f"  {depth} layer{'s' if depth > 1 else ' '}  {mean:6.2f} +- {std:5.2f}  ({count} seeds)")
+        seeds_text = "1 seed" if count == 1 else f"{count} seeds"
+        print(f"  {depth} layer{'s' if depth > 1 else ' '}  {mean:6.2f} +- {std:5.2f}  ({seeds_text})")
     return 0
