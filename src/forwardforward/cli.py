@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .config import load_config, read_recipe, recipe_names
 from .errors import ForwardForwardError
+from .variants.forward_gnn.cli import add_graph_command, run_graph_command
 
 DEFAULT_RECIPE = "mnist-quick"
 PREDICTION_METHODS = ("goodness", "softmax")
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("recipes", help="list the shipped recipes")
+    add_graph_command(sub)
     return parser
 
 
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "graph":
+            return run_graph_command(args)
         return _recipes()
     except ForwardForwardError as exc:
         print(f"forwardforward: error: {exc}", file=sys.stderr)

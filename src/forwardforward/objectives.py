@@ -1,7 +1,9 @@
 """Layer-local objectives built on goodness.
 
-Every objective takes the goodness of a batch of positive samples and of a batch of negative
-samples, each of shape `(batch,)`, and returns a scalar loss to minimise (the batch mean).
+Every registered objective takes the goodness of a batch of positive samples and of a batch of
+negative samples, each of shape `(batch,)`, and returns a scalar loss to minimise (the batch
+mean). `virtual_node_cross_entropy` is the single-forward objective for graphs, which scores
+nodes against one virtual node per class instead of against negatives.
 """
 
 from __future__ import annotations
@@ -61,6 +63,41 @@ def symba_loss(
             f"and {tuple(goodness_neg.shape)}; pass one negative per positive"
         )
     return F.softplus(-alpha * (goodness_pos - goodness_neg)).mean()
+
+
+def virtual_node_cross_entropy(
+    node_activity: torch.Tensor,
+    virtual_activity: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Compute cross-entropy over the dot products between nodes and per-class virtual nodes.
+
+    The single-forward objective of Park et al. (ICLR 2024, "Forward Learning of Graph Neural
+    Networks"): the logit of class c for node i is `<h_i, v_c> / temperature`, where `v_c` is the
+    same layer's activity of the virtual node of class c.
+
+    Args:
+        node_activity: `(batch, features)` activities of labelled nodes.
+        virtual_activity: `(num_classes, features)` activities of the virtual nodes, class order.
+        labels: `(batch,)` int64 classes in `[0, num_classes)`.
+        temperature: divides the logits; must be positive.
+
+    Returns:
+        Scalar: the batch-mean cross-entropy.
+
+    Raises:
+        ValueError: the feature widths differ, or `temperature` is not positive.
+    """
+    if node_activity.shape[1] != virtual_activity.shape[1]:
+        raise ValueError(
+            f"node and virtual-node activities need the same width, got {tuple(node_activity.shape)} "
+            f"and {tuple(virtual_activity.shape)}"
+        )
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = node_activity @ virtual_activity.t() / temperature  # (batch, num_classes)
+    return F.cross_entropy(logits, labels)
 
 
 OBJECTIVES: dict[str, ObjectiveFn] = {

@@ -1,0 +1,1 @@
+"""The architectures of the forward-learning variants, trained end to end with backprop."""
