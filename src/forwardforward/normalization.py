@@ -22,7 +22,10 @@ def rms_normalize(x: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
     Returns:
         `(batch, features)` rows with mean square 1 (or 0 for all-zero rows).
     """
-    return x / (x.square().mean(dim=1, keepdim=True).sqrt() + eps)
+    # ||x|| / sqrt(features) is the RMS. One norm kernel reads x once, where square, mean and
+    # sqrt would make three passes, and its gradient stays finite at an all-zero row.
+    rms = torch.linalg.vector_norm(x, dim=1, keepdim=True) * (x.shape[1] ** -0.5)
+    return x / (rms + eps)
 
 
 class PeerNormalization(nn.Module):
