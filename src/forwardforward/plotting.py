@@ -134,14 +134,30 @@ def _integer_epochs(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _use_log_y(ax: Any, values: list[float]) -> None:
-    """Put the y-axis on a log scale with plain numbers when every value allows it."""
-    from matplotlib.ticker import FormatStrFormatter
+def _use_log_y(ax: Any, values: list[float], zero_floor: float | None = None) -> None:
+    """Put the y-axis on a log scale with plain numbers when the values span a decade or more.
 
-    if values and all(v > 0 and math.isfinite(v) for v in values):
+    With `zero_floor`, values of exactly 0 are allowed too: the axis becomes symmetric-log,
+    linear below `zero_floor` and logarithmic above it. Negative or non-finite values, or a
+    span under a decade, keep the linear axis.
+    """
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    positive = [v for v in values if v > 0]
+    if not positive or not all(math.isfinite(v) and v >= 0 for v in values):
+        return
+    span = max(positive) / min(positive) if len(positive) == len(values) else math.inf
+    if span < 10:
+        return
+    if len(positive) == len(values):
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    elif zero_floor is not None:
+        ax.set_yscale("symlog", linthresh=zero_floor, linscale=0.3)
+    else:
+        return
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    # Label the ticks between powers of ten only when fewer than two decades are in view.
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g") if span < 100 else NullFormatter())
 
 
 # -- learning curves ---------------------------------------------------------------------------
@@ -166,8 +182,12 @@ def learning_curves_figure(run: RunData) -> Any:
     loss_ax, goodness_ax, error_ax = fig.subplots(1, 3)
     fig.suptitle(f"Learning curves of {run.label}")
 
+    losses: list[float] = []
     for layer in layers:
-        loss_ax.plot(*_series(records, f"layer{layer}/loss"), marker="o", markersize=3, label=f"layer {layer}")
+        epochs, values = _series(records, f"layer{layer}/loss")
+        loss_ax.plot(epochs, values, marker="o", markersize=3, label=f"layer {layer}")
+        losses += values
+    _use_log_y(loss_ax, losses)
     loss_ax.set(title="Layer-local loss on the training set", xlabel="epoch",
                 ylabel="loss per sample pair (nats)")
     loss_ax.legend()
@@ -211,7 +231,7 @@ def _draw_errors(ax: Any, records: list[dict]) -> None:
     if epochs:
         ax.plot(epochs, values, ":", color="C1", marker=".", label="train, softmax (during the epoch)")
         errors += values
-    _use_log_y(ax, errors)
+    _use_log_y(ax, errors, zero_floor=0.1)  # a training error can reach 0 %
     ax.set(title="Prediction error", xlabel="epoch", ylabel="error (%)")
     if errors:
         ax.legend(fontsize="small")
