@@ -263,7 +263,8 @@ def goodness_histograms_figure(run: RunData, epochs: list[int] | None = None) ->
         A matplotlib `Figure` with one row per layer and one column per epoch.
 
     Raises:
-        UsageError: matplotlib is not installed, or an epoch without a histogram was asked for.
+        UsageError: matplotlib is not installed, `epochs` is empty, or it lists an epoch
+            without a histogram.
         FigureUnavailable: the run has no recorded histograms.
     """
     Figure = _figure_class()
@@ -271,6 +272,8 @@ def goodness_histograms_figure(run: RunData, epochs: list[int] | None = None) ->
         raise FigureUnavailable(f"the run has no {HISTOGRAMS_FILE}; it was trained before histograms were recorded")
     by_epoch = {int(record["epoch"]): record for record in run.histograms}
     epochs = histogram_epochs(run.histograms) if epochs is None else epochs
+    if not epochs:
+        raise UsageError("goodness_histograms_figure needs at least one epoch to show")
     missing = [e for e in epochs if e not in by_epoch]
     if missing:
         raise UsageError(f"no goodness histogram for epochs {missing}; recorded epochs are {sorted(by_epoch)}")
