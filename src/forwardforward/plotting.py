@@ -35,6 +35,7 @@ DEFAULT_PLOT_DIR = "plots"
 MAX_HISTOGRAM_EPOCHS = 4
 HISTOGRAM_BARS = 80
 HISTOGRAM_TAIL = 0.001
+OUTSIDE_NOTE_PERCENT = 0.05  # a panel notes the samples outside its view from this share on
 MAX_WEIGHT_TILES = 64
 WEIGHT_TILE_COLUMNS = 8
 DPI = 110
@@ -339,7 +340,7 @@ def _draw_histogram(ax: Any, record: dict, layer: int, view: tuple[int, int, int
     # padded counts are zero.
     edges = 10.0 ** (bins["log10_ratio_min"] + step * (first - 1 + merge * np.arange(bars + 1)))
     if _log_scale_view(view, bins):
-        _log_x_plain(ax)
+        _log_x_plain(ax, decades=math.log10(edges[-1] / edges[0]))
     ax.set_xlim(edges[0], edges[-1])
     if entry is None:
         ax.text(0.5, 0.5, "layer not run in this epoch", ha="center", va="center", transform=ax.transAxes)
@@ -353,7 +354,7 @@ def _draw_histogram(ax: Any, record: dict, layer: int, view: tuple[int, int, int
         ax.stairs(shown.reshape(bars, merge).sum(axis=1), edges, fill=True, alpha=0.45,
                   color=SIDE_COLORS[side], label=SIDE_LABELS[side])
         below, above = percent[:first].sum(), percent[last + 1 :].sum()
-        if below > 0 or above > 0:
+        if below >= OUTSIDE_NOTE_PERCENT or above >= OUTSIDE_NOTE_PERCENT:
             outside.append(f"{side}: {below:.1f} % left, {above:.1f} % right of view")
     ax.axvline(1.0, color="black", linestyle=":", label="threshold")
     if outside:
@@ -367,10 +368,13 @@ def _log_scale_view(view: tuple[int, int, int], bins: dict) -> bool:
     return (last - first + 1) * step >= 1.0
 
 
-def _log_x_plain(ax: Any) -> None:
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+def _log_x_plain(ax: Any, decades: float) -> None:
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
+    # Ticks at 1, 2 and 5 times each power of ten label a view of a few decades; wider views
+    # get the powers of ten alone.
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
