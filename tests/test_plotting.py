@@ -109,6 +109,13 @@ def test_histogram_missing_epoch(plotted_run):
         plotting.goodness_histograms_figure(run, epochs=[1, 9])
 
 
+def test_histogram_no_epochs(plotted_run):
+    run = plotting.load_run_data(plotted_run)
+
+    with pytest.raises(plotting.UsageError, match="at least one epoch"):
+        plotting.goodness_histograms_figure(run, epochs=[])
+
+
 def test_skips_what_run_lacks(run_cli, run_copy, tmp_path):
     (run_copy / "checkpoint.pt").unlink()
     (run_copy / "goodness_histograms.jsonl").unlink()

@@ -35,6 +35,7 @@ DEFAULT_PLOT_DIR = "plots"
 MAX_HISTOGRAM_EPOCHS = 4
 HISTOGRAM_BARS = 80
 HISTOGRAM_TAIL = 0.001
+OUTSIDE_NOTE_PERCENT = 0.05  # a panel notes the samples outside its view from this share on
 MAX_WEIGHT_TILES = 64
 WEIGHT_TILE_COLUMNS = 8
 DPI = 110
@@ -134,14 +135,30 @@ def _integer_epochs(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _use_log_y(ax: Any, values: list[float]) -> None:
-    """Put the y-axis on a log scale with plain numbers when every value allows it."""
-    from matplotlib.ticker import FormatStrFormatter
+def _use_log_y(ax: Any, values: list[float], zero_floor: float | None = None) -> None:
+    """Put the y-axis on a log scale with plain numbers when the values span a decade or more.
 
-    if values and all(v > 0 and math.isfinite(v) for v in values):
+    With `zero_floor`, values of exactly 0 are allowed too: the axis becomes symmetric-log,
+    linear below `zero_floor` and logarithmic above it. Negative or non-finite values, or a
+    span under a decade, keep the linear axis.
+    """
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    positive = [v for v in values if v > 0]
+    if not positive or not all(math.isfinite(v) and v >= 0 for v in values):
+        return
+    span = max(positive) / min(positive) if len(positive) == len(values) else math.inf
+    if span < 10:
+        return
+    if len(positive) == len(values):
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    elif zero_floor is not None:
+        ax.set_yscale("symlog", linthresh=zero_floor, linscale=0.3)
+    else:
+        return
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    # Label the ticks between powers of ten only when fewer than two decades are in view.
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g") if span < 100 else NullFormatter())
 
 
 # -- learning curves ---------------------------------------------------------------------------
@@ -166,8 +183,12 @@ def learning_curves_figure(run: RunData) -> Any:
     loss_ax, goodness_ax, error_ax = fig.subplots(1, 3)
     fig.suptitle(f"Learning curves of {run.label}")
 
+    losses: list[float] = []
     for layer in layers:
-        loss_ax.plot(*_series(records, f"layer{layer}/loss"), marker="o", markersize=3, label=f"layer {layer}")
+        epochs, values = _series(records, f"layer{layer}/loss")
+        loss_ax.plot(epochs, values, marker="o", markersize=3, label=f"layer {layer}")
+        losses += values
+    _use_log_y(loss_ax, losses)
     loss_ax.set(title="Layer-local loss on the training set", xlabel="epoch",
                 ylabel="loss per sample pair (nats)")
     loss_ax.legend()
@@ -211,7 +232,7 @@ def _draw_errors(ax: Any, records: list[dict]) -> None:
     if epochs:
         ax.plot(epochs, values, ":", color="C1", marker=".", label="train, softmax (during the epoch)")
         errors += values
-    _use_log_y(ax, errors)
+    _use_log_y(ax, errors, zero_floor=0.1)  # a training error can reach 0 %
     ax.set(title="Prediction error", xlabel="epoch", ylabel="error (%)")
     if errors:
         ax.legend(fontsize="small")
@@ -243,7 +264,8 @@ def goodness_histograms_figure(run: RunData, epochs: list[int] | None = None) ->
         A matplotlib `Figure` with one row per layer and one column per epoch.
 
     Raises:
-        UsageError: matplotlib is not installed, or an epoch without a histogram was asked for.
+        UsageError: matplotlib is not installed, `epochs` is empty, or it lists an epoch
+            without a histogram.
         FigureUnavailable: the run has no recorded histograms.
     """
     Figure = _figure_class()
@@ -251,6 +273,8 @@ def goodness_histograms_figure(run: RunData, epochs: list[int] | None = None) ->
         raise FigureUnavailable(f"the run has no {HISTOGRAMS_FILE}; it was trained before histograms were recorded")
     by_epoch = {int(record["epoch"]): record for record in run.histograms}
     epochs = histogram_epochs(run.histograms) if epochs is None else epochs
+    if not epochs:
+        raise UsageError("goodness_histograms_figure needs at least one epoch to show")
     missing = [e for e in epochs if e not in by_epoch]
     if missing:
         raise UsageError(f"no goodness histogram for epochs {missing}; recorded epochs are {sorted(by_epoch)}")
@@ -316,7 +340,7 @@ def _draw_histogram(ax: Any, record: dict, layer: int, view: tuple[int, int, int
     # padded counts are zero.
     edges = 10.0 ** (bins["log10_ratio_min"] + step * (first - 1 + merge * np.arange(bars + 1)))
     if _log_scale_view(view, bins):
-        _log_x_plain(ax)
+        _log_x_plain(ax, decades=math.log10(edges[-1] / edges[0]))
     ax.set_xlim(edges[0], edges[-1])
     if entry is None:
         ax.text(0.5, 0.5, "layer not run in this epoch", ha="center", va="center", transform=ax.transAxes)
@@ -330,7 +354,7 @@ def _draw_histogram(ax: Any, record: dict, layer: int, view: tuple[int, int, int
         ax.stairs(shown.reshape(bars, merge).sum(axis=1), edges, fill=True, alpha=0.45,
                   color=SIDE_COLORS[side], label=SIDE_LABELS[side])
         below, above = percent[:first].sum(), percent[last + 1 :].sum()
-        if below > 0 or above > 0:
+        if below >= OUTSIDE_NOTE_PERCENT or above >= OUTSIDE_NOTE_PERCENT:
             outside.append(f"{side}: {below:.1f} % left, {above:.1f} % right of view")
     ax.axvline(1.0, color="black", linestyle=":", label="threshold")
     if outside:
@@ -344,10 +368,13 @@ def _log_scale_view(view: tuple[int, int, int], bins: dict) -> bool:
     return (last - first + 1) * step >= 1.0
 
 
-def _log_x_plain(ax: Any) -> None:
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+def _log_x_plain(ax: Any, decades: float) -> None:
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
+    # Ticks at 1, 2 and 5 times each power of ten label a view of a few decades; wider views
+    # get the powers of ten alone.
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
