@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from forwardforward.config import load_config
-from forwardforward.training import train
+from forwardforward.training import evaluate_run, train
 
 from parallel_helpers import finish, load_run_checkpoint, run_job, set_options, start_job
 
@@ -90,9 +90,15 @@ def test_resume_after_kill_equals_uninterrupted(killed_job, tmp_path, synthetic_
         torch.testing.assert_close(actual["network"][key], value, atol=1e-6, rtol=0, msg=key)
     torch.testing.assert_close(actual["readout"]["linear.weight"], expected["readout"]["linear.weight"],
                                atol=1e-6, rtol=0)
-    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3, 4, 5, 6]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1, 2, 3, 4, 5, 6]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["stage0-epoch6.pt", "stage1-epoch6.pt"]
+
+    # The merged checkpoint.pt serves a single-process evaluation like any run's.
+    evaluated = evaluate_run(run_dir, data_dir=str(synthetic_data_dir))
+    assert evaluated["epoch"] == 6
+    assert evaluated["test/error_goodness"] == records[-1]["test/error_goodness"]
+    assert evaluated["test/error_softmax"] == records[-1]["test/error_softmax"]
 
 
 def test_stalled_rank_times_out(tmp_path, synthetic_data_dir):

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig
+from ..data import resolve_data_dir
 from ..errors import RunInterrupted, TrainingError, UsageError
 from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.metrics import MetricsLog
@@ -29,7 +30,6 @@ from ..training.run import (
     read_run_config,
     recorded_data_dir,
 )
-from ..data import resolve_data_dir
 from ..training.trainer import Trainer, resolve_device
 from . import checkpoint as stage_checkpoint
 from .comm import Communicator, DistributedError, launch_environment

@@ -1,7 +1,10 @@
 """One rank's part of a layer pipeline: its blocks, and the read-out on the last stage.
 
 Every rank builds the whole `Trainer` from the same seed, so its blocks start with the weights
-a single process would give them, and then trains only the blocks of its stage. A minibatch
+a single process would give them, and then trains only the blocks of its stage.
+
+NOTE: so every rank also holds the parameters of the other stages' blocks, unused. That costs
+nothing at MNIST sizes but wastes memory for networks that need a pipeline to fit at all. A minibatch
 crosses the pipeline in up to three passes, each bottom to top, in this order:
 
 1. the neutral-label pass, whose activities feed the read-out on the last stage (every stage
