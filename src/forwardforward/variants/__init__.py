@@ -1,0 +1,1 @@
+"""FF variants built from the core's parts; each module holds one method and its trainer."""
