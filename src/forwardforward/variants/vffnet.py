@@ -297,12 +297,27 @@ class VFFNet(nn.Module):
         """Activities of the last layer of every group for prepared inputs `x`."""
         outputs = []
         h = x
-        for start, stop in self.groups:
-            for index in range(start, stop):
-                a = self.layers[index](h)
-                h = normalize_sample(a)
+        for group in range(len(self.groups)):
+            a, h = self.run_group(group, h)
             outputs.append(a)
         return outputs
+
+    def run_group(self, group: int, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run one group's layers on the normalised output `h` of the group below.
+
+        `h` is detached first, so a loss on this group's activities trains all of the group's
+        layers together but never reaches a lower group.
+
+        Returns:
+            `(activity, h_next)`: the last layer's activities and their normalised copy, the
+            input of the next group.
+        """
+        start, stop = self.groups[group]
+        h = h.detach()  # the gradient stops at the group's input: this keeps training group-local
+        for index in range(start, stop):
+            a = self.layers[index](h)
+            h = normalize_sample(a)
+        return a, h
 
     def goodness(self, activity: torch.Tensor) -> torch.Tensor:
         """Goodness `(batch,)`: the goodness over channels at each position, averaged over positions.
@@ -480,11 +495,8 @@ class VFFTrainer:
 
         # Positives and their negative counterparts (same images, wrong labels) in one batch.
         h = torch.cat([self.network.prepare(images, labels), self.network.prepare(images, negative_labels)])
-        for group, (start, stop) in enumerate(self.network.groups):
-            h = h.detach()  # the gradient stops at the group's input: this keeps training group-local
-            for index in range(start, stop):
-                a = self.network.layers[index](h)
-                h = normalize_sample(a)
+        for group in range(num_groups):
+            a, h = self.network.run_group(group, h)
             loss, metrics = self.network.group_loss(group, a[:batch], a[batch:])
             self.optimizers[group].zero_grad(set_to_none=True)
             loss.backward()
