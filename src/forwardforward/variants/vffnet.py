@@ -271,7 +271,7 @@ class VFFNet(nn.Module):
         return self.labels.num_classes
 
     def group_modules(self, group: int) -> nn.ModuleList:
-        """The layers of one group, for its optimizer."""
+        """Return the layers of one group, for its optimizer."""
         start, stop = self.groups[group]
         return nn.ModuleList(self.layers[start:stop])
 
@@ -294,7 +294,7 @@ class VFFNet(nn.Module):
         return normalize_sample(x)
 
     def group_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Activities of the last layer of every group for prepared inputs `x`."""
+        """Compute the activities of the last layer of every group for prepared inputs `x`."""
         outputs = []
         h = x
         for group in range(len(self.groups)):
@@ -357,7 +357,7 @@ class VFFNet(nn.Module):
 
     @torch.no_grad()
     def goodness_per_label(self, images: torch.Tensor) -> torch.Tensor:
-        """Every group's goodness for every candidate label, in one batched pass.
+        """Compute every group's goodness for every candidate label, in one batched pass.
 
         Args:
             images: `(batch, features)` flattened images without labels.
