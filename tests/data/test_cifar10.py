@@ -36,7 +36,8 @@ def test_gzip_and_raw_give_same_data(tmp_path):
     (tmp_path / "a.bin").write_bytes(raw)
     (tmp_path / "a.bin.gz").write_bytes(gzip.compress(raw))
     first, second = read_cifar10_batch(tmp_path / "a.bin"), read_cifar10_batch(tmp_path / "a.bin.gz")
-    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+    assert np.array_equal(first[0], second[0])
+    assert np.array_equal(first[1], second[1])
 
 
 def test_load_full_split(tmp_path):
@@ -44,7 +45,8 @@ def test_load_full_split(tmp_path):
     splits = load_dataset("cifar10-jpeg", data_dir=tmp_path, split="full")
     assert splits.train.images.shape == (60, 3072)
     assert splits.train.images.dtype == torch.float32
-    assert 0.0 <= splits.train.images.min() and splits.train.images.max() <= 1.0
+    assert splits.train.images.min() >= 0.0
+    assert splits.train.images.max() <= 1.0
     assert splits.valid is None
     assert splits.test.labels.shape == (12,)
     assert splits.image_shape == (3, 32, 32)

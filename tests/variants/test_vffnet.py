@@ -92,7 +92,7 @@ def test_ungrouped_layers_are_local():
     assert all(p.grad is not None for p in network.layers[1].parameters())
 
 
-def test_trainer_step_leaves_lower_group_to_its_own_loss():
+def test_trainer_step_frozen_top_group():
     config = load_config("vff-cifar10", ["model.hidden=[4,4,6]", "model.pool_after=[2]"])
     images = torch.rand(20, 3 * 32 * 32)
     labels = torch.arange(20) % 10

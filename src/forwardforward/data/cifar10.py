@@ -110,8 +110,8 @@ def _locate(folder: Path, name: str) -> dict[str, Path]:
 def _spread(count: int, limit: int | None) -> np.ndarray:
     """Indices of an evenly spaced subset of `limit` out of `count` samples (all when None).
 
-    The rebuilt test file is sorted by class, so its first N samples would all be airplanes;
-    an evenly spaced subset keeps the classes balanced in both the official and the rebuilt files.
+    The rebuilt test file is sorted by class, so its first N samples would all be airplanes.
+    An evenly spaced subset keeps the classes balanced in both the official and the rebuilt files.
     """
     if limit is None or limit >= count:
         return np.arange(count)
