@@ -26,15 +26,7 @@ MNIST_STEMS = (
     "t10k-labels-idx1-ubyte",
 )
 
-# Settings that keep a training run to about a second on one CPU thread.
-TINY_OVERRIDES = (
-    "model.hidden=[32,32]",
-    "train.epochs=3",
-    "train.batch_size=50",
-    "train.eval_batch_size=100",
-    "data.limit=300",
-    "train.device='cpu'",
-)
+from tiny_settings import TINY_OVERRIDES  # noqa: F401  (re-exported for older imports)
 
 
 def make_synthetic_mnist(count, seed):

@@ -10,7 +10,7 @@ from forwardforward.config import load_config
 from forwardforward.training import train
 
 from cli_helpers import assert_one_line_error
-from conftest import TINY_OVERRIDES
+from tiny_settings import TINY_OVERRIDES
 
 pytest.importorskip("matplotlib", reason="matplotlib is not installed")
 from matplotlib.image import imread  # noqa: E402

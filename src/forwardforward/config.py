@@ -9,6 +9,7 @@ to a default. `--set KEY=VALUE` overrides use the same dotted keys.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -144,10 +145,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one training run."""
+    """Everything that defines one training run of the core FF network (`variant = "ff"`)."""
 
     name: str = "custom"
     description: str = ""
+    variant: str = "ff"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -238,12 +240,47 @@ def _check_value(key: str, value: Any) -> None:
         raise UsageError(f"{key} must not be negative, got {value!r}")
 
 
-def config_from_dict(values: dict) -> RunConfig:
-    """Build a `RunConfig` from nested dictionaries, as read from TOML.
+# Variants whose recipes have their own configuration class: `variant = NAME` in a recipe
+# hands the whole recipe to that module's `config_from_dict`. Imported on first use, because
+# the variant modules import this one.
+VARIANT_MODULES = {"vffnet": "forwardforward.variants.vffnet"}
+
+
+def variant_module(name: str):
+    """Import the module of a registered variant.
+
+    Raises:
+        UsageError: `name` is neither `ff` nor a registered variant.
+    """
+    if not isinstance(name, str) or name not in VARIANT_MODULES:
+        raise UsageError(f"variant = {name!r} is not valid; choose one of {', '.join(['ff', *VARIANT_MODULES])}")
+    return importlib.import_module(VARIANT_MODULES[name])
+
+
+def dataclass_from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    """Build the dataclass `cls` from nested dictionaries with the checks of the core's keys.
+
+    The same dotted keys (`train.epochs`, `optimizer.lr`, ...) get the same range checks as in
+    a core recipe, so variants that reuse the core's tables reuse their checks too.
 
     Raises:
         UsageError: an unknown key, a value of the wrong type, or a value out of range.
     """
+    return _from_dict(cls, values, prefix)
+
+
+def config_from_dict(values: dict) -> RunConfig:
+    """Build a `RunConfig` from nested dictionaries, as read from TOML.
+
+    A recipe with `variant` other than `ff` is built by that variant's module and returns
+    its configuration class instead.
+
+    Raises:
+        UsageError: an unknown key or variant, a value of the wrong type, or a value out of range.
+    """
+    variant = values.get("variant", "ff")
+    if variant != "ff":
+        return variant_module(variant).config_from_dict(values)
     config = _from_dict(RunConfig, values)
     if any(w <= 0 for w in config.model.hidden) or not config.model.hidden:
         raise UsageError(f"model.hidden must list positive widths, got {list(config.model.hidden)}")

@@ -100,6 +100,43 @@ def virtual_node_cross_entropy(
     return F.cross_entropy(logits, labels)
 
 
+def cosine_contrastive_loss(
+    activity_pos: torch.Tensor, activity_neg: torch.Tensor, margin: float = 0.0, eps: float = 1e-8
+) -> torch.Tensor:
+    """Push the features of each positive and its negative counterpart apart, position by position.
+
+    At every spatial position `p` of sample `i`, with channel vectors `u = h_pos[i, :, p]` and
+    `v = h_neg[i, :, p]`, the similarity is `cos = <u, v> / (max(|u|, eps) * max(|v|, eps))`,
+    and the loss is the mean over samples and positions of `max(0, cos - margin)`. The pair is
+    the same image with its true label and with a wrong one, so the loss asks the label to
+    change the features. `(batch, features)` inputs count as one position. After the
+    cosine-similarity contrastive loss of VFF-Net (Lee, Shin and Kim, Neural Networks 2025).
+
+    Args:
+        activity_pos: `(batch, channels, *spatial)` or `(batch, features)` positive activities.
+        activity_neg: the negative counterparts, the same shape.
+        margin: similarities below it cost nothing; in [-1, 1].
+        eps: floor of each vector's norm, so all-zero vectors give a similarity of 0.
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: the shapes differ, an input has fewer than 2 axes, or the margin is outside [-1, 1].
+    """
+    if activity_pos.shape != activity_neg.shape:
+        raise ValueError(
+            f"the cosine loss pairs each positive with its negative, but got shapes "
+            f"{tuple(activity_pos.shape)} and {tuple(activity_neg.shape)}; pass one negative per positive"
+        )
+    if activity_pos.dim() < 2:
+        raise ValueError(f"activities need a batch and a channel axis, got shape {tuple(activity_pos.shape)}")
+    if not -1.0 <= margin <= 1.0:
+        raise ValueError(f"margin must lie in [-1, 1], the range of a cosine, got {margin}")
+    similarity = F.cosine_similarity(activity_pos, activity_neg, dim=1, eps=eps)  # (batch, *spatial)
+    return torch.relu(similarity - margin).mean()
+
+
 OBJECTIVES: dict[str, ObjectiveFn] = {
     "threshold": threshold_loss,
     "symba": symba_loss,

@@ -18,7 +18,7 @@ from forwardforward.training.histograms import (
     full_counts,
 )
 
-from conftest import TINY_OVERRIDES
+from tiny_settings import TINY_OVERRIDES
 from run_helpers import train_until_interrupted
 
 BIN_WIDTH = (LOG10_RATIO_MAX - LOG10_RATIO_MIN) / NUM_BINS

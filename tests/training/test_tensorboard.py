@@ -9,7 +9,7 @@ from forwardforward.errors import UsageError
 from forwardforward.training import train
 
 from cli_helpers import assert_one_line_error, set_options
-from conftest import TINY_OVERRIDES
+from tiny_settings import TINY_OVERRIDES
 from run_helpers import train_until_interrupted
 
 event_accumulator = pytest.importorskip(

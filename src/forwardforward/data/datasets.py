@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from forwardforward.data.cifar10 import CIFAR10_NAMES, load_cifar10
 from forwardforward.data.download import OFFLINE_ENV_VAR, download_file, downloads_allowed
 from forwardforward.data.idx import read_idx
 from forwardforward.data.locate import DATA_DIR_ENV_VAR, resolve_data_dir
@@ -114,7 +115,8 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (MNIST, FASHION_
 
 def _check_request(name: str, split: str, limit: int | None) -> DatasetInfo:
     if name not in DATASETS:
-        raise UsageError(f"Unknown data set {name!r}. Choose one of: {', '.join(sorted(DATASETS))}.")
+        known = sorted([*DATASETS, *CIFAR10_NAMES])
+        raise UsageError(f"Unknown data set {name!r}. Choose one of: {', '.join(known)}.")
     if split not in SPLITS:
         raise UsageError(f"Unknown split {split!r}. Choose one of: {', '.join(SPLITS)}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -261,6 +263,9 @@ def load_dataset(
 ) -> DatasetSplits:
     """Load a registered data set (see DATASETS) as float32 images and int64 labels.
 
+    The CIFAR-10 names (`cifar10`, `cifar10-jpeg`) are read by `load_cifar10` instead, which
+    downloads nothing; see there.
+
     Files are looked up in the `name` sub-folder of the data folder (see `resolve_data_dir`),
     then in the data set's `system_dirs`. Each of the four files may be gzip-compressed
     (name ending in .gz, preferred when both exist) or raw. Missing files are downloaded into
@@ -279,6 +284,8 @@ def load_dataset(
             [0, num_classes), image and label counts differ, or split="hinton" gets no more
             than 10,000 training images.
     """
+    if name in CIFAR10_NAMES:
+        return load_cifar10(name, data_dir=data_dir, split=split, limit=limit)
     info = _check_request(name, split, limit)
     folder = resolve_data_dir(data_dir) / info.name
     paths = _locate_files(info, folder, download)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..config import RunConfig, config_from_dict, config_to_dict
+from ..config import RunConfig, config_from_dict, config_to_dict, variant_module
 from ..data import load_dataset, resolve_data_dir
 from ..errors import RunInterrupted, UsageError
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -99,7 +99,22 @@ def load_training_data(config: RunConfig, data_dir: str | None, device: torch.de
         train_labels=splits.train.labels.to(device),
         eval_splits=eval_splits,
         num_classes=splits.num_classes,
+        image_shape=splits.image_shape,
     )
+
+
+def make_trainer(config, data: TrainingData, device: torch.device):
+    """Create the trainer of a run: the core `Trainer`, or the one of the config's variant.
+
+    Every trainer offers `epoch`, `total_epochs`, `train_epoch`, `evaluate`, `state_dict` and
+    `load_state_dict`, which is all that `train` and `evaluate_run` use.
+
+    Raises:
+        UsageError: settings that the trainer rejects.
+    """
+    if getattr(config, "variant", "ff") == "ff":
+        return Trainer(config, data, device)
+    return variant_module(config.variant).make_trainer(config, data, device)
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -198,7 +213,7 @@ def train(
         summary_writer_class()  # fails before any file is written when tensorboard is missing
     torch_device = resolve_device(device or config.train.device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
+    trainer = make_trainer(config, data, torch_device)  # validates the settings before any file is written
     if resume is None:
         run_dir = _prepare_new_run(
             config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir)
@@ -227,8 +242,11 @@ def train(
                 record.update(trainer.evaluate())
                 record["eval_time_s"] = time.perf_counter() - start
             metrics.append(record)
-            histogram_record = trainer.histograms.to_record(epoch)
-            histograms.append(histogram_record)
+            # Variant trainers that do not bin goodness (no `histograms`) write no histogram line.
+            trainer_histograms = getattr(trainer, "histograms", None)
+            histogram_record = None if trainer_histograms is None else trainer_histograms.to_record(epoch)
+            if histogram_record is not None:
+                histograms.append(histogram_record)
             if board is not None:
                 board.log_epoch(record, histogram_record)
             save_checkpoint(checkpoint_path, _checkpoint_state(trainer, config))
@@ -267,7 +285,7 @@ def _checkpoint_state(trainer: Trainer, config: RunConfig) -> dict:
 def format_epoch(record: dict) -> str:
     """Format one log line for an epoch: losses, errors in percent, time and samples/s."""
     parts = [f"epoch {record['epoch']}"]
-    losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith("layer")]
+    losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith(("layer", "group"))]
     if losses:
         parts.append("loss " + " ".join(f"{v:.4f}" for v in losses))
     for key in ("valid/error_goodness", "valid/error_softmax", "test/error_goodness", "test/error_softmax"):
@@ -293,6 +311,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     torch_device = resolve_device(device or config.train.device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)
+    trainer = make_trainer(config, data, torch_device)
     trainer.load_state_dict(state)
     return {"epoch": trainer.epoch, **trainer.evaluate()}

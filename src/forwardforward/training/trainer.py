@@ -46,12 +46,17 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class TrainingData:
-    """Splits held on the training device: images `(n, features)`, labels `(n,)` int64."""
+    """Splits held on the training device: images `(n, features)`, labels `(n,)` int64.
+
+    `image_shape` is the shape of one image before flattening, such as `(1, 28, 28)`; None
+    when unknown (convolutional networks need it).
+    """
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
     eval_splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
     num_classes: int
+    image_shape: tuple[int, ...] | None = None
 
 
 class Trainer:
