@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .errors import UsageError
-from .labels import overlay_every_label
+from .labels import overlay_every_label, overlay_neutral
 from .layers import FFLinear, LocalBlock
 from .normalization import rms_normalize
 
@@ -96,6 +96,14 @@ class FFNetwork(nn.Module):
             out.append(a)
             h = self.normalize(a)
         return out
+
+    def neutral_activities(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Return each block's activity `(batch, units_l)` for images carrying the neutral label.
+
+        Args:
+            images: `(batch, in_features)`; their label features are overwritten.
+        """
+        return self.activities(overlay_neutral(images, self.num_classes, self.label_strength))
 
     @torch.no_grad()
     def goodness_per_label(self, images: torch.Tensor) -> torch.Tensor:

@@ -239,10 +239,10 @@ def test_hinton_split_needs_enough_images(tmp_path, offline_without_data_dir):
 
 def test_unknown_name(tmp_path, offline_without_data_dir):
     with pytest.raises(UsageError) as excinfo:
-        load_dataset("cifar10", data_dir=tmp_path)
+        load_dataset("svhn", data_dir=tmp_path)
 
     message = str(excinfo.value)
-    assert "'cifar10'" in message
+    assert "'svhn'" in message
     assert "fashion-mnist" in message
     assert "mnist" in message
 

@@ -114,7 +114,8 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (MNIST, FASHION_
 
 def _check_request(name: str, split: str, limit: int | None) -> DatasetInfo:
     if name not in DATASETS:
-        raise UsageError(f"Unknown data set {name!r}. Choose one of: {', '.join(sorted(DATASETS))}.")
+        names = ", ".join(sorted([*DATASETS, "cifar10", "cifar10-jpeg"]))
+        raise UsageError(f"Unknown data set {name!r}. Choose one of: {names}.")
     if split not in SPLITS:
         raise UsageError(f"Unknown split {split!r}. Choose one of: {', '.join(SPLITS)}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -261,6 +262,10 @@ def load_dataset(
 ) -> DatasetSplits:
     """Load a registered data set (see DATASETS) as float32 images and int64 labels.
 
+    `cifar10` and `cifar10-jpeg` are read by `forwardforward.data.cifar10.load_cifar10`
+    (images `(n, 3072)`, never downloaded); the rest of this description is about the IDX
+    data sets.
+
     Files are looked up in the `name` sub-folder of the data folder (see `resolve_data_dir`),
     then in the data set's `system_dirs`. Each of the four files may be gzip-compressed
     (name ending in .gz, preferred when both exist) or raw. Missing files are downloaded into
@@ -279,6 +284,10 @@ def load_dataset(
             [0, num_classes), image and label counts differ, or split="hinton" gets no more
             than 10,000 training images.
     """
+    if name in ("cifar10", "cifar10-jpeg"):
+        from forwardforward.data.cifar10 import load_cifar10
+
+        return load_cifar10(name, data_dir=data_dir, split=split, limit=limit)
     info = _check_request(name, split, limit)
     folder = resolve_data_dir(data_dir) / info.name
     paths = _locate_files(info, folder, download)

@@ -25,6 +25,23 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import MetricsLog
 from .trainer import Trainer, TrainingData, resolve_device
 
+
+def make_trainer(config: RunConfig, data: TrainingData, device: torch.device) -> Trainer:
+    """Create the trainer that `config.trainer` and `config.recurrent.enabled` select.
+
+    Raises:
+        UsageError: invalid settings for that trainer.
+    """
+    if config.trainer == "backprop":
+        from ..baselines.backprop import BackpropTrainer
+
+        return BackpropTrainer(config, data, device)
+    if config.recurrent.enabled:
+        from ..variants.hinton_recurrent import RecurrentTrainer
+
+        return RecurrentTrainer(config, data, device)
+    return Trainer(config, data, device)
+
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
@@ -89,14 +106,25 @@ def load_training_data(config: RunConfig, data_dir: str | None, device: torch.de
     splits = load_dataset(config.data.dataset, data_dir=data_dir, split=config.data.split, limit=config.data.limit)
     eval_splits = {}
     if splits.valid is not None:
-        eval_splits["valid"] = (splits.valid.images.to(device), splits.valid.labels.to(device))
-    eval_splits["test"] = (splits.test.images.to(device), splits.test.labels.to(device))
+        eval_splits["valid"] = _spaced_subset(splits.valid, config.data.eval_limit, device)
+    eval_splits["test"] = _spaced_subset(splits.test, config.data.eval_limit, device)
+    train_limit = config.data.train_limit
     return TrainingData(
-        train_images=splits.train.images.to(device),
-        train_labels=splits.train.labels.to(device),
+        train_images=splits.train.images[:train_limit].to(device),
+        train_labels=splits.train.labels[:train_limit].to(device),
         eval_splits=eval_splits,
         num_classes=splits.num_classes,
+        image_shape=tuple(splits.image_shape),
     )
+
+
+def _spaced_subset(split, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return `limit` evenly spaced samples of a split (all when None), moved to `device`."""
+    images, labels = split.images, split.labels
+    if limit is not None and limit < images.shape[0]:
+        index = torch.arange(limit) * images.shape[0] // limit
+        images, labels = images[index], labels[index]
+    return images.to(device), labels.to(device)
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -190,7 +218,7 @@ def train(
         raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
     torch_device = resolve_device(device or config.train.device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
+    trainer = make_trainer(config, data, torch_device)  # validates the settings before any file is written
     if resume is None:
         run_dir = _prepare_new_run(
             config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir)
@@ -263,6 +291,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     torch_device = resolve_device(device or config.train.device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)
+    trainer = make_trainer(config, data, torch_device)
     trainer.load_state_dict(state)
     return {"epoch": trainer.epoch, **trainer.evaluate()}

@@ -1,0 +1,1 @@
+"""Variants of Forward-Forward built from the core blocks, objectives and trainer."""
