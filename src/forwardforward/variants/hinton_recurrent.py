@@ -160,7 +160,7 @@ class RecurrentFFNetwork(nn.Module):
         below = self.normalize(images)
         for block in self.blocks:
             module = block.module
-            above = torch.zeros(images.shape[0], module.top_down.in_features, device=images.device)
+            above = images.new_zeros(images.shape[0], module.top_down.in_features)
             state = torch.relu(module(torch.cat([below, above], dim=1)))
             states.append(state)
             below = self.normalize(state)
@@ -185,7 +185,7 @@ class RecurrentFFNetwork(nn.Module):
         first, last = self.eval_window
         states = self.initial_states(images)
         mean_states = [torch.zeros_like(s) for s in states]
-        goodness = torch.zeros(images.shape[0], len(self.blocks), device=images.device)
+        goodness = images.new_zeros(images.shape[0], len(self.blocks))
         for t in range(1, last + 1):
             inputs = self.layer_inputs(images, top, states)
             states = self.step(states, [block(x) for block, x in zip(self.blocks, inputs)])
@@ -248,7 +248,7 @@ class RecurrentFFNetwork(nn.Module):
         Raises:
             RuntimeError: a block has no optimizer.
         """
-        stats = torch.zeros(len(self.blocks), 3, device=images.device)
+        stats = images.new_zeros(len(self.blocks), 3)
         for block in self.blocks:
             if block.optimizer is None:
                 raise RuntimeError("call configure_optimizer() on every block before train_step()")
