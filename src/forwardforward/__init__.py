@@ -4,10 +4,10 @@ __version__ = "0.1.0"
 
 from .config import RunConfig, load_config
 from .errors import DataError, ForwardForwardError, TrainingError, UsageError
-from .goodness import mean_of_squares, sum_of_squares
+from .goodness import mean_of_squares, negative_sum_of_squares, sum_of_squares
 from .labels import overlay_every_label, overlay_labels, overlay_neutral
-from .layers import FFLinear, LocalBlock
-from .negatives import hard_wrong_labels, random_wrong_labels
+from .layers import FFLinear, FFLocal, LocalBlock, LocallyConnected2d
+from .negatives import hard_wrong_labels, hybrid_images, hybrid_mask, random_wrong_labels
 from .network import FFNetwork
 from .normalization import PeerNormalization, rms_normalize
 from .objectives import symba_loss, threshold_loss
@@ -17,10 +17,12 @@ from .readout import LinearReadout, predict_by_goodness
 __all__ = [
     "DataError",
     "FFLinear",
+    "FFLocal",
     "FFNetwork",
     "ForwardForwardError",
     "LinearReadout",
     "LocalBlock",
+    "LocallyConnected2d",
     "OptimizerConfig",
     "PeerNormalization",
     "RunConfig",
@@ -29,8 +31,11 @@ __all__ = [
     "UsageError",
     "__version__",
     "hard_wrong_labels",
+    "hybrid_images",
+    "hybrid_mask",
     "load_config",
     "mean_of_squares",
+    "negative_sum_of_squares",
     "overlay_every_label",
     "overlay_labels",
     "overlay_neutral",
