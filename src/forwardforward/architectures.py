@@ -6,7 +6,7 @@ import math
 
 from .config import ModelConfig
 from .errors import UsageError
-from .layers import FFLocal, LocalBlock
+from .layers import LocalBlock, LocallyConnected2d
 from .network import FFNetwork
 
 
@@ -22,32 +22,34 @@ def block_settings(model: ModelConfig) -> dict:
     }
 
 
-def local_blocks(model: ModelConfig, image_shape: tuple[int, int, int]) -> list[LocalBlock]:
-    """Build the locally connected FF blocks of `model.local` on maps of `image_shape`.
-
-    Args:
-        model: a configuration with `kind = "local"`.
-        image_shape: `(channels, height, width)` of the input images.
-
-    Returns:
-        One `FFLocal` block per `[[model.local]]` table, bottom first.
+def local_modules(model: ModelConfig, image_shape: tuple[int, int, int]) -> list[LocallyConnected2d]:
+    """Build the locally connected layers of `model.local`, bottom first, on maps of `image_shape`.
 
     Raises:
-        UsageError: a layer that does not fit its input map.
+        UsageError: a layer that does not fit its input map; the message names the layer.
     """
-    blocks: list[LocalBlock] = []
+    modules = []
     shape = tuple(image_shape)
     for index, layer in enumerate(model.local):
         try:
-            block = FFLocal(
-                shape, layer.channels, layer.kernel, layer.stride, layer.padding, init=model.init,
-                **block_settings(model),
-            )
+            module = LocallyConnected2d(shape, layer.channels, layer.kernel, layer.stride, layer.padding, model.init)
         except UsageError as exc:
             raise UsageError(f"model.local[{index}]: {exc}") from None
-        blocks.append(block)
-        shape = block.out_shape
-    return blocks
+        modules.append(module)
+        shape = module.out_shape
+    return modules
+
+
+def local_blocks(model: ModelConfig, image_shape: tuple[int, int, int]) -> list[LocalBlock]:
+    """Wrap each locally connected layer of `model.local` in a `LocalBlock` with the model's objective.
+
+    Raises:
+        UsageError: see `local_modules`.
+    """
+    return [
+        LocalBlock(module, module.out_features, **block_settings(model))
+        for module in local_modules(model, image_shape)
+    ]
 
 
 def build_ff_network(

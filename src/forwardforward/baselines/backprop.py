@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..architectures import local_modules
 from ..config import ModelConfig, RunConfig
 from ..data.augment import jitter_images
 from ..errors import UsageError
-from ..layers import LocallyConnected2d
 from ..normalization import rms_normalize
 from ..optim import build_optimizer
 from ..training.trainer import Trainer, TrainingData
@@ -55,15 +55,8 @@ class BackpropNetwork(nn.Module):
         """
         hidden: list[nn.Module] = []
         if model.kind == "local":
-            shape = tuple(image_shape)
-            for index, layer in enumerate(model.local):
-                try:
-                    module = LocallyConnected2d(shape, layer.channels, layer.kernel, layer.stride, layer.padding, model.init)
-                except UsageError as exc:
-                    raise UsageError(f"model.local[{index}]: {exc}") from None
-                hidden.append(module)
-                shape = module.out_shape
-            units = math.prod(shape)
+            hidden.extend(local_modules(model, image_shape))
+            units = hidden[-1].out_features
         else:
             width = math.prod(image_shape)
             for units in model.hidden:

@@ -175,15 +175,7 @@ class Trainer:
         if self.config.data.jitter:
             images = jitter_images(images, self.data.shape, self.config.data.jitter, self.jitter_generator)
 
-        # The neutral-label pass feeds the read-out, whose logits also pick hard negatives.
-        logits = None
-        if self.readout is not None:
-            with torch.no_grad():
-                neutral = self.readout_activities(images)
-            logits, loss = self.readout.train_step(neutral, labels)
-            readout_stats[0] = loss
-            readout_stats[1] = (logits.argmax(dim=1) != labels).sum()
-
+        logits = self.train_readout(images, labels, readout_stats)
         x_pos, x_neg = self.positive_negative_inputs(images, labels, logits)
         h_pos = self.network.normalize(x_pos)
         h_neg = self.network.normalize(x_neg)
@@ -203,6 +195,24 @@ class Trainer:
                 stats[index, 2] = metrics["goodness_neg"]
             h_pos, h_neg = self.network.normalize(a_pos), self.network.normalize(a_neg)
         return torch.cat([stats.flatten(), readout_stats])
+
+    def train_readout(
+        self, images: torch.Tensor, labels: torch.Tensor, readout_stats: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Take one read-out step on the neutral-label pass (the bare image when unsupervised).
+
+        Writes the loss and the number of errors into `readout_stats` `(2,)` and returns the
+        logits `(batch, num_classes)` from before the step, which also pick hard negatives;
+        None without a read-out.
+        """
+        if self.readout is None:
+            return None
+        with torch.no_grad():
+            activities = self.readout_activities(images)
+        logits, loss = self.readout.train_step(activities, labels)
+        readout_stats[0] = loss
+        readout_stats[1] = (logits.argmax(dim=1) != labels).sum()
+        return logits
 
     def readout_activities(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Activities `(batch, units_l)` that the read-out sees: of the neutral-label pass, or of

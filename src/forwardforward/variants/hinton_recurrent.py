@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..architectures import block_settings
+from ..architectures import block_settings, local_modules
 from ..data.augment import jitter_images
 from ..config import ModelConfig, RecurrentConfig, RunConfig
 from ..errors import UsageError
@@ -283,23 +283,15 @@ class RecurrentFFNetwork(nn.Module):
 def _local_bottom_up(
     model: ModelConfig, image_shape: tuple[int, int, int]
 ) -> tuple[list[LocallyConnected2d], list[tuple[int, int, int]]]:
-    modules, shapes = [], []
-    shape = tuple(image_shape)
-    for index, layer in enumerate(model.local):
-        try:
-            module = LocallyConnected2d(shape, layer.channels, layer.kernel, layer.stride, layer.padding, model.init)
-        except UsageError as exc:
-            raise UsageError(f"model.local[{index}]: {exc}") from None
+    modules = local_modules(model, image_shape)
+    for index, (layer, module) in enumerate(zip(model.local, modules)):
         if module.out_shape[1:] != tuple(image_shape)[1:] or layer.kernel % 2 == 0:
             raise UsageError(
                 f"model.local[{index}] gives {module.out_shape[1]} x {module.out_shape[2]} maps, but the "
                 f"recurrent network needs every layer at the input size {image_shape[1]} x {image_shape[2]} "
                 "with an odd kernel, so top-down maps line up; use stride 1 and padding (kernel - 1) / 2"
             )
-        modules.append(module)
-        shapes.append(module.out_shape)
-        shape = module.out_shape
-    return modules, shapes
+    return modules, [module.out_shape for module in modules]
 
 
 class RecurrentTrainer(Trainer):
@@ -329,14 +321,7 @@ class RecurrentTrainer(Trainer):
         if self.config.data.jitter:
             images = jitter_images(images, self.data.shape, self.config.data.jitter, self.jitter_generator)
 
-        logits = None
-        if self.readout is not None:
-            with torch.no_grad():
-                neutral = self.network.neutral_activities(images)
-            logits, loss = self.readout.train_step(neutral, labels)
-            readout_stats[0] = loss
-            readout_stats[1] = (logits.argmax(dim=1) != labels).sum()
-
+        logits = self.train_readout(images, labels, readout_stats)
         with torch.no_grad():
             negative_labels = self._negative_labels(images, labels, logits)
         top = self.network.label_vectors(torch.cat([labels, negative_labels]))
