@@ -21,12 +21,13 @@ if [ "$group" = mnist ]; then
         run "$recipe" "$recipe" "${short[@]}"
         run "$recipe-backprop" "$recipe" "${short[@]}" --set trainer=backprop
     done
-    short=(--set train.epochs=1 --set data.train_limit=10000 --set data.eval_limit=1000)
+    short=(--set train.epochs=1 --set data.train_limit=5000 --set data.eval_limit=1000)
     run hinton-mnist-recurrent hinton-mnist-recurrent "${short[@]}"
     run hinton-mnist-recurrent-backprop hinton-mnist-recurrent "${short[@]}" --set trainer=backprop
 else
-    short=(--set data.dataset=cifar10-jpeg --set train.epochs=1 --set data.train_limit=500
-           --set data.eval_limit=200)
+    # split=full: no validation split, so that evaluation (10 labels x 6 iterations) fits.
+    short=(--set data.dataset=cifar10-jpeg --set data.split=full --set train.epochs=1
+           --set data.train_limit=500 --set data.eval_limit=100)
     for layers in 2 3; do
         for objective in maxssq minssq; do
             run "hinton-cifar10-${layers}layer-$objective" "hinton-cifar10-${layers}layer-$objective" "${short[@]}"
