@@ -15,24 +15,30 @@ run() {  # NAME RECIPE [--set ...]
 }
 
 mkdir -p "$out"
+mnist=(--set train.epochs=1)
+recurrent=(--set train.epochs=1 --set data.train_limit=5000 --set data.eval_limit=1000)
+# split=full: no validation split, so that evaluation (10 labels x 6 iterations) fits.
+cifar=(--set data.dataset=cifar10-jpeg --set data.split=full --set train.epochs=1
+       --set data.train_limit=500 --set data.eval_limit=100)
+
+pair() {  # NAME RECIPE [--set ...]: the FF run and its backprop baseline
+    local name=$1 recipe=$2
+    shift 2
+    run "$name" "$recipe" "$@"
+    run "$name-backprop" "$recipe" "$@" --set trainer=backprop
+}
+
+# Ordered by priority, so that a run cut short by the lock's time limit loses the least.
 if [ "$group" = mnist ]; then
-    short=(--set train.epochs=1)
-    for recipe in hinton-mnist-unsupervised hinton-mnist-local hinton-mnist-jitter; do
-        run "$recipe" "$recipe" "${short[@]}"
-        run "$recipe-backprop" "$recipe" "${short[@]}" --set trainer=backprop
-    done
-    short=(--set train.epochs=1 --set data.train_limit=5000 --set data.eval_limit=1000)
-    run hinton-mnist-recurrent hinton-mnist-recurrent "${short[@]}"
-    run hinton-mnist-recurrent-backprop hinton-mnist-recurrent "${short[@]}" --set trainer=backprop
+    pair hinton-mnist-unsupervised hinton-mnist-unsupervised "${mnist[@]}"
+    pair hinton-mnist-local hinton-mnist-local "${mnist[@]}"
+    pair hinton-mnist-recurrent hinton-mnist-recurrent "${recurrent[@]}"
+    pair hinton-mnist-jitter hinton-mnist-jitter "${mnist[@]}"
 else
-    # split=full: no validation split, so that evaluation (10 labels x 6 iterations) fits.
-    short=(--set data.dataset=cifar10-jpeg --set data.split=full --set train.epochs=1
-           --set data.train_limit=500 --set data.eval_limit=100)
     for layers in 2 3; do
-        for objective in maxssq minssq; do
-            run "hinton-cifar10-${layers}layer-$objective" "hinton-cifar10-${layers}layer-$objective" "${short[@]}"
-        done
-        run "hinton-cifar10-${layers}layer-backprop" "hinton-cifar10-${layers}layer-maxssq" "${short[@]}" \
+        run "hinton-cifar10-${layers}layer-maxssq" "hinton-cifar10-${layers}layer-maxssq" "${cifar[@]}"
+        run "hinton-cifar10-${layers}layer-backprop" "hinton-cifar10-${layers}layer-maxssq" "${cifar[@]}" \
             --set trainer=backprop
+        run "hinton-cifar10-${layers}layer-minssq" "hinton-cifar10-${layers}layer-minssq" "${cifar[@]}"
     done
 fi

@@ -56,14 +56,18 @@ def main(out_dir: str) -> None:
           "test images | wall time FF / backprop | peak memory FF / backprop | commit |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
+        if not (folder / name / "metrics.jsonl").is_file() or not (folder / f"{name}.time").is_file():
+            print(f"| `{name}` | not finished | | | | | | | |")
+            continue
         ff = summarize(folder, name)
         baseline_name = re.sub(r"-(max|min)ssq$", "", name) + "-backprop"
-        bp = summarize(folder, baseline_name) if (folder / baseline_name).is_dir() else None
+        finished = (folder / baseline_name / "metrics.jsonl").is_file() and (folder / f"{baseline_name}.time").is_file()
+        bp = summarize(folder, baseline_name) if finished else None
         print(
             f"| `{name}` | {format_error(ff['goodness'])} / {format_error(ff['softmax'])} | "
             f"{format_error(bp['softmax']) if bp else '-'} | {ff['epochs']} | {ff['train_samples']:,} | "
-            f"{ff['test_samples'] or 10000:,} | {ff['wall_s']:.0f} s / {bp['wall_s']:.0f} s | "
-            f"{ff['peak_gb']:.2f} / {bp['peak_gb']:.2f} GB | {ff['commit']} |"
+            f"{ff['test_samples'] or 10000:,} | {ff['wall_s']:.0f} s / {bp['wall_s'] if bp else float('nan'):.0f} s | "
+            f"{ff['peak_gb']:.2f} / {bp['peak_gb'] if bp else float('nan'):.2f} GB | {ff['commit']} |"
         )
 
 
