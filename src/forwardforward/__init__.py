@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from .config import RunConfig, load_config
 from .errors import DataError, ForwardForwardError, TrainingError, UsageError
-from .goodness import mean_of_squares, sum_of_squares
+from .goodness import mean_of_squares, negative_sum_of_squares, sum_of_squares
 from .labels import (
     ChannelLabels,
     LabelEmbedding,
@@ -14,8 +14,8 @@ from .labels import (
     overlay_labels,
     overlay_neutral,
 )
-from .layers import FFLinear, LocalBlock
-from .negatives import hard_wrong_labels, random_wrong_labels
+from .layers import FFLinear, FFLocal, LocalBlock, LocallyConnected2d
+from .negatives import hard_wrong_labels, hybrid_images, hybrid_mask, random_wrong_labels
 from .network import FFNetwork
 from .normalization import PeerNormalization, rms_normalize
 from .objectives import cosine_contrastive_loss, symba_loss, threshold_loss
@@ -26,11 +26,13 @@ __all__ = [
     "ChannelLabels",
     "DataError",
     "FFLinear",
+    "FFLocal",
     "FFNetwork",
     "ForwardForwardError",
     "LabelEmbedding",
     "LinearReadout",
     "LocalBlock",
+    "LocallyConnected2d",
     "NoiseLabels",
     "OptimizerConfig",
     "PeerNormalization",
@@ -42,8 +44,11 @@ __all__ = [
     "__version__",
     "cosine_contrastive_loss",
     "hard_wrong_labels",
+    "hybrid_images",
+    "hybrid_mask",
     "load_config",
     "mean_of_squares",
+    "negative_sum_of_squares",
     "overlay_every_label",
     "overlay_labels",
     "overlay_neutral",

@@ -35,11 +35,36 @@ class DataConfig:
         split: `hinton` (50,000 train / 10,000 validation / 10,000 test) or `full`
             (60,000 train / 10,000 test).
         limit: keep only the first N samples of every split (quick checks); None keeps all.
+        train_limit: keep only the first N training samples; None keeps all.
+        eval_limit: keep N evenly spaced samples of the validation and test splits (every
+            (n // N)-th), which keeps a class-sorted test file balanced; None keeps all.
+        jitter: shift each training image by up to this many pixels in each direction,
+            drawn anew for every batch on the training device; 0 disables it.
     """
 
     dataset: str = "mnist"
     split: str = "hinton"
     limit: int | None = None
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    jitter: int = 0
+
+
+@dataclass(frozen=True)
+class LocalLayerConfig:
+    """One locally connected layer: a filter bank per output location, with no weight sharing.
+
+    Attributes:
+        channels: output channels at every location.
+        kernel: side of the square receptive field, in input locations.
+        stride: step between neighbouring receptive fields.
+        padding: zero padding on every side of the input map.
+    """
+
+    channels: int = 0
+    kernel: int = 0
+    stride: int = 1
+    padding: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,9 @@ class ModelConfig:
         peer_momentum: momentum of each unit's running mean activity.
         label_strength: value of the one-hot label pixel.
         init: `hinton` (N(0, 1/fan_in) weights, zero biases) or `torch`.
+        kind: `fully_connected` (layers of `hidden` widths) or `local` (the locally connected
+            layers of `local`, on the data set's image shape).
+        local: the locally connected layers, bottom first, when `kind = "local"`.
     """
 
     hidden: tuple[int, ...] = (1000, 1000, 1000)
@@ -67,6 +95,8 @@ class ModelConfig:
     peer_momentum: float = 0.9
     label_strength: float = 1.0
     init: str = "hinton"
+    kind: str = "fully_connected"
+    local: tuple[LocalLayerConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,17 +121,21 @@ class NegativesConfig:
     """Choice of negative labels.
 
     Attributes:
-        kind: `random` (uniform over wrong labels) or `hard` (sampled from a softmax over
-            the wrong labels).
+        kind: `random` (uniform over wrong labels), `hard` (sampled from a softmax over
+            the wrong labels) or `hybrid` (unsupervised: no label at all, and negatives
+            are two real images mixed under a blurred random mask).
         hard_source: scores of the `hard` softmax: `readout` (the linear read-out's logits on
             the neutral pass, as in Hinton's Matlab code) or `goodness` (accumulated goodness
             per label, which costs one pass per label).
         temperature: divides the scores before the softmax.
+        blur_passes: blurs of the random bit image behind a `hybrid` mask; more passes give
+            larger regions.
     """
 
     kind: str = "hard"
     hard_source: str = "readout"
     temperature: float = 1.0
+    blur_passes: int = 6
 
 
 @dataclass(frozen=True)
@@ -144,37 +178,82 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class RecurrentConfig:
+    """The recurrent network with top-down connections (Hinton 2022, static images as video).
+
+    Attributes:
+        enabled: run the blocks as a recurrent network whose top layer is the label.
+        iterations: synchronous updates of every hidden layer per sample.
+        damping: weight of the old state: `h <- damping * h + (1 - damping) * new`.
+        eval_first: first iteration (1-based) whose goodness counts for prediction.
+        eval_last: last iteration (1-based, inclusive) whose goodness counts.
+    """
+
+    enabled: bool = False
+    iterations: int = 8
+    damping: float = 0.3
+    eval_first: int = 3
+    eval_last: int = 5
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The backprop baseline (`trainer = "backprop"`): the same layers, trained end to end.
+
+    Attributes:
+        optimizer: its optimizer, applied to every layer and the softmax output layer.
+    """
+
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(name="adam", lr=0.001, weight_decay=0.0)
+    )
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one training run of the core FF network (`variant = "ff"`)."""
+    """Everything that defines one training run of the core FF network (`variant = "ff"`).
+
+    `trainer` is `ff` (layer-local Forward-Forward training) or `backprop` (the same
+    bottom-up layers plus a softmax layer, trained end to end with cross-entropy).
+    """
 
     name: str = "custom"
     description: str = ""
     variant: str = "ff"
+    trainer: str = "ff"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     negatives: NegativesConfig = field(default_factory=NegativesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
 _CHOICES = {
+    "trainer": ("ff", "backprop"),
+    "model.kind": ("fully_connected", "local"),
+    "baseline.optimizer.name": ("smoothed_sgd", "sgd", "adam"),
     "data.split": ("hinton", "full"),
-    "model.goodness": ("sum_of_squares", "mean_of_squares"),
+    "model.goodness": ("sum_of_squares", "mean_of_squares", "negative_sum_of_squares"),
     "model.objective": ("threshold", "symba"),
     "model.init": ("hinton", "torch"),
     "optimizer.name": ("smoothed_sgd", "sgd", "adam"),
     "readout.optimizer.name": ("smoothed_sgd", "sgd", "adam"),
-    "negatives.kind": ("random", "hard"),
+    "negatives.kind": ("random", "hard", "hybrid"),
     "negatives.hard_source": ("readout", "goodness"),
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
     "train.precision": ("float32", "bfloat16"),
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
-             "data.limit", "negatives.temperature"}
+             "data.limit", "negatives.temperature", "data.eval_limit", "data.train_limit", "recurrent.iterations",
+             "recurrent.eval_first", "recurrent.eval_last"}
 _NON_NEGATIVE = {"optimizer.lr", "optimizer.weight_decay", "readout.optimizer.lr",
-                 "readout.optimizer.weight_decay", "model.peer_strength", "train.skip_first"}
+                 "readout.optimizer.weight_decay", "model.peer_strength", "train.skip_first",
+                 "data.jitter", "negatives.blur_passes", "baseline.optimizer.lr",
+                 "baseline.optimizer.weight_decay", "recurrent.damping"}
 
 
 def _convert(value: Any, annotation: Any, key: str) -> Any:
@@ -224,9 +303,15 @@ def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
                 f"unknown recipe key {dotted!r}; valid keys here are: {', '.join(sorted(names))}"
             )
         converted = _convert(value, hints[key], dotted)
-        _check_value(dotted, converted)
+        if not (dotted in _CORE_ONLY_CHOICES and cls is not ModelConfig):
+            _check_value(dotted, converted)
         kwargs[key] = converted
     return cls(**kwargs)
+
+
+# Keys whose allowed values belong to the core's classes: a variant's own model class (such
+# as VFF-Net's, whose `kind` is `fc` or `conv`) checks them itself.
+_CORE_ONLY_CHOICES = {"model.kind"}
 
 
 def _check_value(key: str, value: Any) -> None:
@@ -284,12 +369,43 @@ def config_from_dict(values: dict) -> RunConfig:
     config = _from_dict(RunConfig, values)
     if any(w <= 0 for w in config.model.hidden) or not config.model.hidden:
         raise UsageError(f"model.hidden must list positive widths, got {list(config.model.hidden)}")
-    if config.train.skip_first >= len(config.model.hidden):
+    _check_local_layers(config.model)
+    _check_recurrent(config.recurrent)
+    num_layers = len(config.model.local) if config.model.kind == "local" else len(config.model.hidden)
+    if config.train.skip_first >= num_layers:
         raise UsageError(
             f"train.skip_first = {config.train.skip_first} leaves no layer of "
-            f"{len(config.model.hidden)} to predict from; use at most {len(config.model.hidden) - 1}"
+            f"{num_layers} to predict from; use at most {num_layers - 1}"
         )
     return config
+
+
+def _check_local_layers(model: ModelConfig) -> None:
+    if model.kind != "local":
+        return
+    if not model.local:
+        raise UsageError(
+            'model.kind = "local" needs at least one [[model.local]] table with channels and kernel'
+        )
+    for index, layer in enumerate(model.local):
+        for name in ("channels", "kernel", "stride"):
+            if getattr(layer, name) <= 0:
+                raise UsageError(
+                    f"model.local[{index}].{name} must be positive, got {getattr(layer, name)}; "
+                    "set it in that [[model.local]] table"
+                )
+        if layer.padding < 0:
+            raise UsageError(f"model.local[{index}].padding must not be negative, got {layer.padding}")
+
+
+def _check_recurrent(recurrent: RecurrentConfig) -> None:
+    if not 0.0 <= recurrent.damping < 1.0:
+        raise UsageError(f"recurrent.damping must be in [0, 1), got {recurrent.damping}")
+    if not recurrent.eval_first <= recurrent.eval_last <= recurrent.iterations:
+        raise UsageError(
+            f"recurrent.eval_first = {recurrent.eval_first} and eval_last = {recurrent.eval_last} must "
+            f"satisfy eval_first <= eval_last <= iterations = {recurrent.iterations}"
+        )
 
 
 def config_to_dict(config: RunConfig) -> dict:

@@ -42,9 +42,27 @@ def mean_of_squares(activity: torch.Tensor) -> torch.Tensor:
     return activity.square().mean(dim=1)
 
 
+def negative_sum_of_squares(activity: torch.Tensor) -> torch.Tensor:
+    """Compute G = -sum_j h_j^2 for each sample: the "min ssq" goodness of Hinton (2022).
+
+    Positive data should give low squared activities, so the goodness is minus their sum.
+    With the threshold at minus the number of units, the threshold objective becomes
+    softplus(ssq_pos - units) + softplus(units - ssq_neg), and prediction by the argmax of
+    goodness picks the label with the smallest sum of squares.
+
+    Args:
+        activity: `(batch, features)` activities.
+
+    Returns:
+        `(batch,)` goodness, never positive.
+    """
+    return -activity.square().sum(dim=1)
+
+
 GOODNESS: dict[str, GoodnessFn] = {
     "sum_of_squares": sum_of_squares,
     "mean_of_squares": mean_of_squares,
+    "negative_sum_of_squares": negative_sum_of_squares,
 }
 
 
@@ -60,9 +78,11 @@ def get_goodness(name: str) -> GoodnessFn:
 def default_threshold(name: str, num_units: int) -> float:
     """Return the conventional threshold for a goodness function and a layer width.
 
-    The sum of squares uses the number of units (Hinton's Matlab code); the mean of squares
-    uses 2.0, the value of a widely used PyTorch port.
+    The sum of squares uses the number of units (Hinton's Matlab code) and its negative uses
+    minus that; the mean of squares uses 2.0, the value of a widely used PyTorch port.
     """
     if name == "sum_of_squares":
         return float(num_units)
+    if name == "negative_sum_of_squares":
+        return -float(num_units)
     return 2.0

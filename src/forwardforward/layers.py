@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import UsageError
@@ -195,3 +196,156 @@ class FFLinear(LocalBlock):
                 linear.weight.normal_(0.0, 1.0 / math.sqrt(in_features))
                 linear.bias.zero_()
         super().__init__(linear, units, **block_kwargs)
+
+
+class LocallyConnected2d(nn.Module):
+    """A 2-D layer with a separate filter bank at every output location (no weight sharing).
+
+    Like a convolution, each output location sees a `kernel x kernel` patch of all input
+    channels, but every location has its own weights. The patches come from `Tensor.unfold`
+    and all locations are computed in one batched matrix product, so there is no Python loop
+    over locations. The weight is `(locations, in_channels * kernel * kernel, out_channels)`,
+    with the patch features ordered as `torch.nn.functional.unfold` orders them. Inputs and outputs are flattened channel-major maps, so the layer fits a
+    `LocalBlock` and a plain `(batch, features)` pipeline.
+
+    Args:
+        in_shape: `(channels, height, width)` of the input map.
+        out_channels: output channels at every location.
+        kernel: side of the square receptive field.
+        stride: step between neighbouring receptive fields.
+        padding: zero padding on every side of the input.
+        init: `hinton` draws weights from N(0, 1 / fan_in) with zero biases; `torch` uses
+            U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)) for both, as `nn.Conv2d` does.
+
+    Raises:
+        UsageError: a non-positive size, a kernel larger than the padded input, or an
+            unknown `init`.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        init: str = "hinton",
+    ) -> None:
+        super().__init__()
+        channels, height, width = (int(v) for v in in_shape)
+        if min(channels, height, width, out_channels, kernel, stride) <= 0 or padding < 0:
+            raise UsageError(
+                f"invalid locally connected layer: in_shape={tuple(in_shape)}, out_channels={out_channels}, "
+                f"kernel={kernel}, stride={stride}, padding={padding}; sizes must be positive, padding >= 0"
+            )
+        if kernel > min(height, width) + 2 * padding:
+            raise UsageError(
+                f"kernel {kernel} does not fit the {height} x {width} input with padding {padding}; "
+                "use a smaller kernel or more padding"
+            )
+        if init not in ("hinton", "torch"):
+            raise UsageError(f"unknown init {init!r}; choose 'hinton' or 'torch'")
+        self.in_shape = (channels, height, width)
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        out_height = (height + 2 * padding - kernel) // stride + 1
+        out_width = (width + 2 * padding - kernel) // stride + 1
+        self.out_shape = (out_channels, out_height, out_width)
+        locations = out_height * out_width
+        fan_in = channels * kernel * kernel
+        self.weight = nn.Parameter(torch.empty(locations, fan_in, out_channels))
+        self.bias = nn.Parameter(torch.zeros(locations, out_channels))
+        with torch.no_grad():
+            if init == "hinton":
+                self.weight.normal_(0.0, 1.0 / math.sqrt(fan_in))
+            else:
+                bound = 1.0 / math.sqrt(fan_in)
+                self.weight.uniform_(-bound, bound)
+                self.bias.uniform_(-bound, bound)
+
+    @property
+    def in_features(self) -> int:
+        """Length of a flattened input map."""
+        return math.prod(self.in_shape)
+
+    @property
+    def out_features(self) -> int:
+        """Length of a flattened output map, `out_channels * out_height * out_width`."""
+        return math.prod(self.out_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map `(batch, in_channels * height * width)` to `(batch, out_channels * out_height * out_width)`.
+
+        Raises:
+            ValueError: the input is not `(batch, in_features)`.
+        """
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"LocallyConnected2d expects input of shape (batch, {self.in_features}) for maps of shape "
+                f"{self.in_shape}, got {tuple(x.shape)}"
+            )
+        batch = x.shape[0]
+        pad = self.padding
+        # Putting the (small) input map's spatial axes first makes the patch tensor come out
+        # location-major, as the batched product needs it. Transposing the (large) patch tensor
+        # of F.unfold instead costs several times more on a CPU.
+        maps = F.pad(x.view(batch, *self.in_shape), (pad, pad, pad, pad)).permute(2, 3, 0, 1)  # (H, W, batch, C)
+        patches = maps.unfold(0, self.kernel, self.stride).unfold(1, self.kernel, self.stride)
+        # (out_h, out_w, batch, C, kernel_y, kernel_x) -> (locations, batch, fan_in), fan_in ordered (C, y, x)
+        patches = patches.reshape(self.weight.shape[0], batch, self.weight.shape[1])
+        out = torch.baddbmm(self.bias.unsqueeze(1), patches, self.weight)  # (locations, batch, out_channels)
+        return out.permute(1, 2, 0).reshape(batch, self.out_features)  # channel-major flat map
+
+    def extra_repr(self) -> str:
+        return f"in_shape={self.in_shape}, out_shape={self.out_shape}, kernel={self.kernel}, stride={self.stride}"
+
+
+class TwoSourceInput(nn.Module):
+    """Sum of a bottom-up and a top-down module, applied to one concatenated input.
+
+    The input is `[x_below, x_above]` along the features, so a `LocalBlock` can detach and
+    batch it like any other input. Used by the recurrent network, where each layer sees the
+    layer below and the layer above.
+
+    Args:
+        bottom_up: maps `(batch, below_features)` to `(batch, units)`.
+        top_down: maps `(batch, above_features)` to `(batch, units)`.
+        below_features: width of `x_below`, where the input is split.
+    """
+
+    def __init__(self, bottom_up: nn.Module, top_down: nn.Module, below_features: int) -> None:
+        super().__init__()
+        self.bottom_up = bottom_up
+        self.top_down = top_down
+        self.below_features = int(below_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map `(batch, below_features + above_features)` to `(batch, units)`."""
+        below, above = x[:, : self.below_features], x[:, self.below_features :]
+        return self.bottom_up(below) + self.top_down(above)
+
+
+class FFLocal(LocalBlock):
+    """A locally connected FF block: `ReLU(LocallyConnected2d(x))` with goodness over all its units.
+
+    Args:
+        in_shape: `(channels, height, width)` of the input map.
+        out_channels, kernel, stride, padding, init: see `LocallyConnected2d`.
+        **block_kwargs: passed to `LocalBlock`.
+
+    Raises:
+        UsageError: see `LocallyConnected2d` and `LocalBlock`.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        init: str = "hinton",
+        **block_kwargs,
+    ) -> None:
+        module = LocallyConnected2d(in_shape, out_channels, kernel, stride, padding, init)
+        super().__init__(module, module.out_features, **block_kwargs)
+        self.out_shape = module.out_shape

@@ -98,6 +98,14 @@ class FFNetwork(nn.Module):
             h = self.normalize(a)
         return out
 
+    def neutral_activities(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Return each block's activity `(batch, units_l)` for images carrying the neutral label.
+
+        Args:
+            images: `(batch, in_features)`; their label features are overwritten.
+        """
+        return self.activities(overlay_neutral(images, self.num_classes, self.label_strength))
+
     @torch.no_grad()
     def goodness_per_label(self, images: torch.Tensor) -> torch.Tensor:
         """Compute every block's goodness for every candidate label, in one batched pass.

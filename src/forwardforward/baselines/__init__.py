@@ -1,5 +1,10 @@
-"""The architectures of the FF recipes and variants, trained end to end with backprop."""
+"""Backprop baselines: the architectures of the FF recipes and variants, trained end to end.
 
-from .backprop import BackpropClassifier, BackpropTrainer
+`backprop` serves the core recipes (`trainer = "backprop"`); `end_to_end` trains any stack of
+modules with cross-entropy and serves the VFF-Net recipes.
+"""
 
-__all__ = ["BackpropClassifier", "BackpropTrainer"]
+from .backprop import BackpropNetwork, BackpropTrainer
+from .end_to_end import BackpropClassifier
+
+__all__ = ["BackpropClassifier", "BackpropNetwork", "BackpropTrainer"]

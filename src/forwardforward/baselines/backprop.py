@@ -1,167 +1,183 @@
-"""End-to-end cross-entropy training of a stack of modules, as the baseline of an FF network.
+"""The backprop baseline: the bottom-up layers of an FF recipe plus a softmax layer, trained end to end.
 
-`BackpropTrainer` has the interface of the core `Trainer` (`epoch`, `total_epochs`,
-`train_epoch`, `evaluate`, `state_dict`, `load_state_dict`), so `forwardforward.training.train`
-runs it in a run directory with the same metrics file, checkpoints and resume. Its metric
-keys match the FF runs' where the meaning is the same: `test/error_softmax` is the error of the
-network's softmax output.
+`trainer = "backprop"` (in a recipe, or `--set trainer=backprop`) swaps the FF trainer for this
+one. The hidden layers are those of `[model]` (fully connected widths or locally connected
+layers, built with the same initialisation), with ReLU between them and a linear output layer
+of one logit per class. The input is RMS-normalised like the FF input but carries no label,
+and the recurrent network's top-down connections are left out: the baseline is the
+feed-forward network that backprop would train. It logs `train/error_softmax` and
+`{split}/error_softmax` like the FF read-out, and reuses the FF trainer's epoch loop,
+learning-rate schedule, checkpoints and resume.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrainConfig
+from ..architectures import local_modules
+from ..config import ModelConfig, RunConfig
+from ..data.augment import jitter_images
 from ..errors import UsageError
-from ..optim import OptimizerConfig, build_optimizer
-from ..training.loop import epoch_order, run_epoch
-from ..training.schedules import lr_gain, set_gain
-from ..training.trainer import TrainingData
+from ..normalization import rms_normalize
+from ..optim import build_optimizer
+from ..training.trainer import Trainer, TrainingData
 
 
-class BackpropClassifier(nn.Module):
-    """A stack of modules followed by a linear layer to class logits.
+class BackpropNetwork(nn.Module):
+    """Hidden layers with ReLU and a linear softmax output, for end-to-end training.
 
     Args:
-        body: modules applied in order to `(batch, *input_shape)` inputs.
-        input_shape: shape of one input without the batch axis, such as `(3, 32, 32)`.
+        hidden: the hidden modules, bottom first, each `(batch, in) -> (batch, units)`.
+        units: width of the last hidden layer.
         num_classes: number of logits.
 
     Raises:
-        UsageError: an empty body, or fewer than 2 classes.
+        UsageError: no hidden module.
     """
 
-    def __init__(self, body: Sequence[nn.Module], input_shape: tuple[int, ...], num_classes: int) -> None:
+    def __init__(self, hidden: list[nn.Module], units: int, num_classes: int) -> None:
         super().__init__()
-        if len(body) == 0:
-            raise UsageError("a backprop baseline needs at least one module in its body")
-        if num_classes < 2:
-            raise UsageError(f"num_classes must be at least 2, got {num_classes}")
-        self.input_shape = tuple(input_shape)
-        self.body = nn.Sequential(*body)
-        with torch.no_grad():
-            features = self.body(torch.zeros(1, *self.input_shape)).flatten(1).shape[1]
-        self.head = nn.Linear(features, num_classes)
+        if not hidden:
+            raise UsageError("a backprop baseline needs at least one hidden layer")
+        self.hidden = nn.ModuleList(hidden)
+        self.output = nn.Linear(units, num_classes)
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> "BackpropNetwork":
+        """Build the bottom-up layers that `[model]` describes, initialised as the FF blocks are.
+
+        Raises:
+            UsageError: a bad width or locally connected layer.
+        """
+        hidden: list[nn.Module] = []
+        if model.kind == "local":
+            hidden.extend(local_modules(model, image_shape))
+            units = hidden[-1].out_features
+        else:
+            width = math.prod(image_shape)
+            for units in model.hidden:
+                linear = nn.Linear(width, units)
+                if model.init == "hinton":
+                    with torch.no_grad():
+                        linear.weight.normal_(0.0, 1.0 / math.sqrt(width))
+                        linear.bias.zero_()
+                hidden.append(linear)
+                width = units
+            units = width
+        return cls(hidden, units, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map `(batch, features)` or `(batch, *input_shape)` images to `(batch, num_classes)` logits."""
-        x = images.view(images.shape[0], *self.input_shape)
-        return self.head(self.body(x).flatten(1))
+        """Map `(batch, in_features)` images to `(batch, num_classes)` logits.
+
+        Gradients flow through every layer: nothing is detached here.
+        """
+        h = rms_normalize(images)
+        for module in self.hidden:
+            h = torch.relu(module(h))
+        return self.output(h)
 
 
-class BackpropTrainer:
-    """Trains a `BackpropClassifier` with cross-entropy and one optimizer over all its parameters.
+class BackpropTrainer(Trainer):
+    """Trains a `BackpropNetwork` with cross-entropy in the FF trainer's epoch loop.
 
     Args:
-        model: the classifier, already on `device`.
-        data: the splits, on `device`.
-        optimizer: optimizer settings; the learning rate follows `train.lr_schedule`.
-        train: epochs, batch size, schedule, seed and evaluation settings.
-        device: where model and data live.
+        config: the run's configuration; `[baseline.optimizer]` sets the optimizer.
+        data: the splits, already on `device`.
+        device: where the model and data live.
 
     Raises:
-        UsageError: a greedy schedule, which has no meaning for end-to-end training.
+        UsageError: the greedy schedule, which has no meaning for end-to-end training.
     """
 
-    def __init__(
-        self,
-        model: BackpropClassifier,
-        data: TrainingData,
-        optimizer: OptimizerConfig,
-        train: TrainConfig,
-        device: torch.device,
-    ) -> None:
-        if train.schedule != "simultaneous":
-            raise UsageError(
-                f"train.schedule = {train.schedule!r} does not apply to a backprop baseline; use 'simultaneous'"
-            )
-        self.model = model
+    def __init__(self, config: RunConfig, data: TrainingData, device: torch.device) -> None:
+        if config.train.schedule != "simultaneous":
+            raise UsageError('the backprop baseline trains all layers together; set train.schedule = "simultaneous"')
+        self.config = config
         self.data = data
-        self.train_config = train
-        self.optimizer_config = optimizer
         self.device = device
-        self.optimizer = build_optimizer(model, optimizer)
-        self.shuffle_generator = torch.Generator().manual_seed(train.seed + 1)
+        self.unsupervised = False
+        torch.manual_seed(config.train.seed)  # the weights' initialisation
+        self.network = BackpropNetwork.from_config(config.model, data.shape, data.num_classes).to(device)
+        self.optimizer = build_optimizer(self.network, config.baseline.optimizer)
+        self.readout = None
+        self.histograms = None  # no goodness to bin: backprop has no layer-local objective
+        self.shuffle_generator = torch.Generator().manual_seed(config.train.seed + 1)
+        self.jitter_generator = torch.Generator(device=device).manual_seed(config.train.seed + 3)
         self.epoch = 0
 
     @property
     def total_epochs(self) -> int:
-        """Number of epochs of the run."""
-        return self.train_config.epochs
+        """All epochs of the run."""
+        return self.config.train.epochs
 
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = self.model(images)
+    def scheduled_optimizers(self) -> list[tuple[torch.optim.Optimizer, float]]:
+        """The one optimizer of the whole network, with its base learning rate."""
+        return [(self.optimizer, self.config.baseline.optimizer.lr)]
+
+    def train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
+        """Take one step on the batch-mean cross-entropy.
+
+        Returns:
+            `(2,)` detached values: the loss and the number of errors before the step.
+        """
+        if self.config.data.jitter:
+            images = jitter_images(images, self.data.shape, self.config.data.jitter, self.jitter_generator)
+        logits = self.network(images)
         loss = F.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        wrong = (logits.detach().argmax(dim=1) != labels).sum()
-        return torch.stack([loss.detach(), wrong.to(loss.dtype)])
+        return torch.stack([loss.detach(), (logits.detach().argmax(dim=1) != labels).sum().float()])
 
-    def train_epoch(self, progress: bool = True) -> dict:
-        """Run the next epoch and return `train/loss`, `train/error_softmax` and timings.
+    def progress_loss(self, sums: torch.Tensor, batches: int) -> float:
+        """Mean cross-entropy over the first `batches` batches."""
+        return (sums[0] / batches).item()
 
-        Raises:
-            TrainingError: the loss became NaN or infinite.
-        """
-        epoch = self.epoch + 1
-        gain = lr_gain(self.train_config.lr_schedule, epoch, self.total_epochs)
-        set_gain(self.optimizer, self.optimizer_config.lr, gain)
-        images, labels = self.data.train_images, self.data.train_labels
-        order = epoch_order(images.shape[0], self.train_config.shuffle, self.shuffle_generator, self.device)
-        self.model.train()
-        sums, num_batches, elapsed = run_epoch(
-            self._step, images, labels, self.train_config.batch_size, order, epoch, self.total_epochs, progress
-        )
-        self.epoch = epoch
-        n = images.shape[0]
-        return {
-            "epoch": epoch,
-            "lr_gain": gain,
-            "train/loss": sums[0].item() / num_batches,
-            "train/error_softmax": 100.0 * sums[1].item() / n,
-            "epoch_time_s": elapsed,
-            "samples_per_s": n / elapsed,
-        }
+    def epoch_metrics(self, sums: torch.Tensor, num_batches: int, n: int, active: int | None) -> dict:
+        """Mean training loss and the training error in percent (each counted before its step)."""
+        return {"train/loss": (sums[0] / num_batches).item(), "train/error_softmax": 100.0 * sums[1].item() / n}
 
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Error rates in percent on every evaluation split, with keys like `test/error_softmax`."""
-        self.model.eval()
+        was_training = self.network.training
+        self.network.eval()
         result = {}
+        batch_size = self.config.train.eval_batch_size
         for name, (images, labels) in self.data.eval_splits.items():
             wrong = 0
-            for start in range(0, images.shape[0], self.train_config.eval_batch_size):
-                x = images[start : start + self.train_config.eval_batch_size]
-                y = labels[start : start + self.train_config.eval_batch_size]
-                wrong += int((self.model(x).argmax(dim=1) != y).sum())
+            for start in range(0, images.shape[0], batch_size):
+                logits = self.network(images[start : start + batch_size])
+                wrong += int((logits.argmax(dim=1) != labels[start : start + batch_size]).sum())
             result[f"{name}/error_softmax"] = 100.0 * wrong / max(images.shape[0], 1)
-        self.model.train()
+        self.network.train(was_training)
         return result
 
     def state_dict(self) -> dict:
-        """Weights, optimizer state, shuffling generator and epoch, to continue bit for bit."""
+        """Weights, optimizer state and random generators, to continue the run exactly."""
         return {
             "epoch": self.epoch,
-            "model": self.model.state_dict(),
+            "network": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "shuffle_rng": self.shuffle_generator.get_state(),
+            "jitter_rng": self.jitter_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned.
 
         Raises:
-            UsageError: the state does not fit this model.
+            UsageError: the state does not fit this run's network.
         """
         try:
-            self.model.load_state_dict(state["model"])
+            self.network.load_state_dict(state["network"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
         self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
+        self.jitter_generator.set_state(state["jitter_rng"].cpu())
         self.epoch = int(state["epoch"])

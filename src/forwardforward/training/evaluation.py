@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from ..labels import overlay_neutral
 from ..network import FFNetwork
 from ..readout import LinearReadout
 
@@ -17,6 +16,7 @@ def evaluate_split(
     labels: torch.Tensor,
     skip_first: int = 1,
     batch_size: int = 1000,
+    labelled_input: bool = True,
 ) -> dict[str, float]:
     """Compute error rates in percent on one split.
 
@@ -27,6 +27,8 @@ def evaluate_split(
         labels: `(n,)` int64.
         skip_first: bottom blocks left out of the goodness sum.
         batch_size: samples per pass; each pass computes `num_classes * batch_size` rows.
+        labelled_input: the network takes a label in its input. False (unsupervised FF) skips
+            the goodness errors, and the read-out sees the bare image.
 
     Returns:
         `error_goodness` (argmax of goodness summed over blocks `skip_first` and above),
@@ -42,17 +44,21 @@ def evaluate_split(
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size]
         y = labels[start : start + batch_size]
-        goodness = network.goodness_per_label(x)  # (batch, blocks, classes)
-        wrong_goodness += (goodness[:, skip_first:].sum(dim=1).argmax(dim=1) != y).sum()
-        wrong_layer += (goodness.argmax(dim=2) != y.unsqueeze(1)).sum(dim=0)
+        if labelled_input:
+            goodness = network.goodness_per_label(x)  # (batch, blocks, classes)
+            wrong_goodness += (goodness[:, skip_first:].sum(dim=1).argmax(dim=1) != y).sum()
+            wrong_layer += (goodness.argmax(dim=2) != y.unsqueeze(1)).sum(dim=0)
         if readout is not None:
-            acts = network.activities(overlay_neutral(x, network.num_classes, network.label_strength))
+            acts = network.neutral_activities(x) if labelled_input else network.activities(x)
             wrong_softmax += (readout(acts).argmax(dim=1) != y).sum()
     network.train(was_training)
     n = max(images.shape[0], 1)
-    result = {"error_goodness": 100.0 * wrong_goodness.item() / n}
+    result = {}
+    if labelled_input:
+        result["error_goodness"] = 100.0 * wrong_goodness.item() / n
     if readout is not None:
         result["error_softmax"] = 100.0 * wrong_softmax.item() / n
-    for i, wrong in enumerate(wrong_layer.tolist(), start=1):
-        result[f"error_layer{i}"] = 100.0 * wrong / n
+    if labelled_input:
+        for i, wrong in enumerate(wrong_layer.tolist(), start=1):
+            result[f"error_layer{i}"] = 100.0 * wrong / n
     return result

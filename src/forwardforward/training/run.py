@@ -28,6 +28,7 @@ from .metrics import MetricsLog
 from .tensorboard import TENSORBOARD_DIR, TensorBoardLogger, summary_writer_class
 from .trainer import Trainer, TrainingData, resolve_device
 
+
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
@@ -92,19 +93,30 @@ def load_training_data(config: RunConfig, data_dir: str | None, device: torch.de
     splits = load_dataset(config.data.dataset, data_dir=data_dir, split=config.data.split, limit=config.data.limit)
     eval_splits = {}
     if splits.valid is not None:
-        eval_splits["valid"] = (splits.valid.images.to(device), splits.valid.labels.to(device))
-    eval_splits["test"] = (splits.test.images.to(device), splits.test.labels.to(device))
+        eval_splits["valid"] = _spaced_subset(splits.valid, config.data.eval_limit, device)
+    eval_splits["test"] = _spaced_subset(splits.test, config.data.eval_limit, device)
+    train_limit = config.data.train_limit
     return TrainingData(
-        train_images=splits.train.images.to(device),
-        train_labels=splits.train.labels.to(device),
+        train_images=splits.train.images[:train_limit].to(device),
+        train_labels=splits.train.labels[:train_limit].to(device),
         eval_splits=eval_splits,
         num_classes=splits.num_classes,
-        image_shape=splits.image_shape,
+        image_shape=tuple(splits.image_shape),
     )
 
 
+def _spaced_subset(split, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return `limit` evenly spaced samples of a split (all when None), moved to `device`."""
+    images, labels = split.images, split.labels
+    if limit is not None and limit < images.shape[0]:
+        index = torch.arange(limit) * images.shape[0] // limit
+        images, labels = images[index], labels[index]
+    return images.to(device), labels.to(device)
+
+
 def make_trainer(config, data: TrainingData, device: torch.device):
-    """Create the trainer of a run: the core `Trainer`, or the one of the config's variant.
+    """Create the trainer of a run: the core `Trainer`, its backprop baseline or recurrent form,
+    or the trainer of the config's variant.
 
     Every trainer offers `epoch`, `total_epochs`, `train_epoch`, `evaluate`, `state_dict` and
     `load_state_dict`, which is all that `train` and `evaluate_run` use.
@@ -112,9 +124,17 @@ def make_trainer(config, data: TrainingData, device: torch.device):
     Raises:
         UsageError: settings that the trainer rejects.
     """
-    if getattr(config, "variant", "ff") == "ff":
-        return Trainer(config, data, device)
-    return variant_module(config.variant).make_trainer(config, data, device)
+    if getattr(config, "variant", "ff") != "ff":
+        return variant_module(config.variant).make_trainer(config, data, device)
+    if config.trainer == "backprop":
+        from ..baselines.backprop import BackpropTrainer
+
+        return BackpropTrainer(config, data, device)
+    if config.recurrent.enabled:
+        from ..variants.hinton_recurrent import RecurrentTrainer
+
+        return RecurrentTrainer(config, data, device)
+    return Trainer(config, data, device)
 
 
 def read_run_config(run_dir: Path) -> RunConfig:

@@ -13,8 +13,10 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..errors import TrainingError, UsageError
-from ..labels import overlay_labels, overlay_neutral
-from ..negatives import hard_wrong_labels, random_wrong_labels
+from ..architectures import build_ff_network
+from ..data.augment import jitter_images
+from ..labels import overlay_labels
+from ..negatives import hard_wrong_labels, hybrid_images, random_wrong_labels
 from ..network import FFNetwork
 from ..readout import LinearReadout
 from .evaluation import evaluate_split
@@ -48,15 +50,20 @@ def resolve_device(name: str) -> torch.device:
 class TrainingData:
     """Splits held on the training device: images `(n, features)`, labels `(n,)` int64.
 
-    `image_shape` is the shape of one image before flattening, such as `(1, 28, 28)`; None
-    when unknown (convolutional networks need it).
+    `image_shape` is `(channels, height, width)` of one image; None means a flat vector of
+    `features` values, which suits fully connected networks only.
     """
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
     eval_splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
     num_classes: int
-    image_shape: tuple[int, ...] | None = None
+    image_shape: tuple[int, int, int] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """`image_shape`, or `(1, 1, features)` when the images have no recorded shape."""
+        return self.image_shape or (1, 1, self.train_images.shape[1])
 
 
 class Trainer:
@@ -72,21 +79,9 @@ class Trainer:
         self.config = config
         self.data = data
         self.device = device
-        model = config.model
+        self.unsupervised = config.negatives.kind == "hybrid"
         torch.manual_seed(config.train.seed)  # the weights' initialisation
-        self.network = FFNetwork.fully_connected(
-            data.train_images.shape[1],
-            model.hidden,
-            num_classes=data.num_classes,
-            label_strength=model.label_strength,
-            init=model.init,
-            goodness=model.goodness,
-            threshold=model.threshold,
-            objective=model.objective,
-            symba_alpha=model.symba_alpha,
-            peer_strength=model.peer_strength,
-            peer_momentum=model.peer_momentum,
-        ).to(device)
+        self.network = self.build_network().to(device)
         for block in self.network.blocks:
             block.configure_optimizer(config.optimizer)
         self.readout: LinearReadout | None = None
@@ -95,6 +90,11 @@ class Trainer:
                 self.network.widths, data.num_classes, config.train.skip_first, bias=config.readout.bias
             ).to(device)
             self.readout.configure_optimizer(config.readout.optimizer)
+        if self.unsupervised and self.readout is None:
+            raise UsageError(
+                'negatives.kind = "hybrid" trains without labels, so only the read-out can be '
+                "evaluated; set readout.enabled = true"
+            )
         if config.negatives.kind == "hard" and config.negatives.hard_source == "readout" and self.readout is None:
             raise UsageError(
                 "negatives.hard_source = 'readout' needs the read-out; set readout.enabled = true "
@@ -106,8 +106,16 @@ class Trainer:
         self.shuffle_generator = torch.Generator().manual_seed(config.train.seed + 1)
         self.negatives_generator = torch.Generator(device=device).manual_seed(config.train.seed + 2)
         # Goodness of every training sample in the current epoch, binned; reset by train_epoch.
-        self.histograms = GoodnessHistograms([block.threshold for block in self.network.blocks], device)
+        # The bins are of log10(goodness / threshold), so a network with a non-positive threshold
+        # (the "min ssq" objective's negated goodness) records none.
+        thresholds = [block.threshold for block in self.network.blocks]
+        self.histograms = GoodnessHistograms(thresholds, device) if min(thresholds) > 0 else None
+        self.jitter_generator = torch.Generator(device=device).manual_seed(config.train.seed + 3)
         self.epoch = 0  # completed epochs
+
+    def build_network(self) -> FFNetwork:
+        """Create the network of `config.model`; subclasses build other kinds of network."""
+        return build_ff_network(self.config.model, self.data.shape, self.data.num_classes)
 
     # -- schedule ---------------------------------------------------------------------------
 
@@ -130,10 +138,8 @@ class Trainer:
         if self.config.train.schedule == "greedy":
             phase_epoch = (epoch - 1) % self.config.train.epochs + 1
         gain = lr_gain(self.config.train.lr_schedule, phase_epoch, self.config.train.epochs)
-        for block in self.network.blocks:
-            set_gain(block.optimizer, self.config.optimizer.lr, gain)
-        if self.readout is not None:
-            set_gain(self.readout.optimizer, self.config.readout.optimizer.lr, gain)
+        for optimizer, base_lr in self.scheduled_optimizers():
+            set_gain(optimizer, base_lr, gain)
         return gain
 
     def autocast(self) -> torch.autocast:
@@ -144,6 +150,13 @@ class Trainer:
         """
         bfloat16 = self.config.train.precision == "bfloat16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16)
+
+    def scheduled_optimizers(self) -> list[tuple[torch.optim.Optimizer, float]]:
+        """Every optimizer whose learning rate follows the schedule, with its base rate."""
+        pairs = [(block.optimizer, self.config.optimizer.lr) for block in self.network.blocks]
+        if self.readout is not None:
+            pairs.append((self.readout.optimizer, self.config.readout.optimizer.lr))
+        return pairs
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -180,24 +193,16 @@ class Trainer:
             return self._train_batch(images, labels, active)
 
     def _train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
-        classes, strength = self.data.num_classes, self.network.label_strength
         num_blocks = len(self.network.blocks)
         stats = torch.zeros(num_blocks, 3, device=self.device)
         readout_stats = torch.zeros(2, device=self.device)
+        if self.config.data.jitter:
+            images = jitter_images(images, self.data.shape, self.config.data.jitter, self.jitter_generator)
 
-        # The neutral-label pass feeds the read-out, whose logits also pick hard negatives.
-        logits = None
-        if self.readout is not None:
-            with torch.no_grad():
-                neutral = self.network.activities(overlay_neutral(images, classes, strength))
-            logits, loss = self.readout.train_step(neutral, labels)
-            readout_stats[0] = loss
-            readout_stats[1] = (logits.argmax(dim=1) != labels).sum()
-
-        with torch.no_grad():
-            negative_labels = self._negative_labels(images, labels, logits)
-        h_pos = self.network.normalize(overlay_labels(images, labels, classes, strength))
-        h_neg = self.network.normalize(overlay_labels(images, negative_labels, classes, strength))
+        logits = self.train_readout(images, labels, readout_stats)
+        x_pos, x_neg = self.positive_negative_inputs(images, labels, logits)
+        h_pos = self.network.normalize(x_pos)
+        h_neg = self.network.normalize(x_neg)
 
         # Each block trains on the normalised, detached output of the block below, computed
         # with the weights from before this batch's updates.
@@ -216,8 +221,55 @@ class Trainer:
             goodness_pos.append(block.goodness(a_pos))
             goodness_neg.append(block.goodness(a_neg))
             h_pos, h_neg = self.network.normalize(a_pos), self.network.normalize(a_neg)
-        self.histograms.add(goodness_pos, goodness_neg)
+        if self.histograms is not None:
+            self.histograms.add(goodness_pos, goodness_neg)
         return torch.cat([stats.flatten(), readout_stats])
+
+    def train_readout(
+        self, images: torch.Tensor, labels: torch.Tensor, readout_stats: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Take one read-out step on the neutral-label pass (the bare image when unsupervised).
+
+        Writes the loss and the number of errors into `readout_stats` `(2,)` and returns the
+        logits `(batch, num_classes)` from before the step, which also pick hard negatives;
+        None without a read-out.
+        """
+        if self.readout is None:
+            return None
+        with torch.no_grad():
+            activities = self.readout_activities(images)
+        logits, loss = self.readout.train_step(activities, labels)
+        readout_stats[0] = loss
+        readout_stats[1] = (logits.argmax(dim=1) != labels).sum()
+        return logits
+
+    def readout_activities(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Activities `(batch, units_l)` that the read-out sees: of the neutral-label pass, or of
+        the bare image when unsupervised."""
+        if self.unsupervised:
+            return self.network.activities(images)
+        return self.network.neutral_activities(images)
+
+    @torch.no_grad()
+    def positive_negative_inputs(
+        self, images: torch.Tensor, labels: torch.Tensor, readout_logits: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Build the positive and negative inputs `(batch, features)` of one batch.
+
+        Supervised: the image with its true label, and with a wrong label. Unsupervised
+        (`negatives.kind = "hybrid"`): the bare image, and a hybrid of two images.
+        """
+        if self.unsupervised:
+            negatives = hybrid_images(
+                images, self.data.shape, self.config.negatives.blur_passes, self.negatives_generator
+            )
+            return images, negatives
+        classes, strength = self.data.num_classes, self.network.label_strength
+        negative_labels = self._negative_labels(images, labels, readout_logits)
+        return (
+            overlay_labels(images, labels, classes, strength),
+            overlay_labels(images, negative_labels, classes, strength),
+        )
 
     # -- one epoch --------------------------------------------------------------------------
 
@@ -242,7 +294,8 @@ class Trainer:
         num_batches = math.ceil(n / train_cfg.batch_size)
 
         self.network.train()
-        self.histograms.reset()
+        if self.histograms is not None:
+            self.histograms.reset()
         sums = None
         start = time.perf_counter()
         bar = tqdm(
@@ -255,10 +308,9 @@ class Trainer:
             sums = values if sums is None else sums + values
             if progress and ((b + 1) % _PROGRESS_EVERY == 0 or b + 1 == num_batches):
                 self._check_finite(sums, epoch)
-                layer_losses = sums[: 3 * len(self.network.blocks) : 3] / (b + 1)
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(
-                    loss=f"{layer_losses.sum().item():.4f}",
+                    loss=f"{self.progress_loss(sums, b + 1):.4f}",
                     samples_s=f"{min(n, (b + 1) * train_cfg.batch_size) / elapsed:.0f}",
                 )
             bar.update(1)
@@ -268,10 +320,23 @@ class Trainer:
         elapsed = time.perf_counter() - start
         self._check_finite(sums, epoch)
 
-        means = (sums / num_batches).tolist()
         record: dict = {"epoch": epoch, "lr_gain": gain}
         if active is not None:
             record["active_layer"] = active + 1
+        record.update(self.epoch_metrics(sums, num_batches, n, active))
+        record["epoch_time_s"] = elapsed
+        record["samples_per_s"] = n / elapsed
+        self.epoch = epoch
+        return record
+
+    def progress_loss(self, sums: torch.Tensor, batches: int) -> float:
+        """Summed mean layer loss over the first `batches` batches, for the progress bar."""
+        return (sums[: 3 * len(self.network.blocks) : 3] / batches).sum().item()
+
+    def epoch_metrics(self, sums: torch.Tensor, num_batches: int, n: int, active: int | None) -> dict:
+        """Turn the epoch's sum of `train_batch` values into named training metrics."""
+        means = (sums / num_batches).tolist()
+        record: dict = {}
         for i in range(len(self.network.blocks)):
             if active is not None and i != active:
                 continue  # frozen in this greedy phase: no loss to report
@@ -281,9 +346,6 @@ class Trainer:
         if self.readout is not None:
             record["train/readout_loss"] = means[-2]
             record["train/error_softmax"] = 100.0 * sums[-1].item() / n
-        record["epoch_time_s"] = elapsed
-        record["samples_per_s"] = n / elapsed
-        self.epoch = epoch
         return record
 
     def _check_finite(self, sums: torch.Tensor, epoch: int) -> None:
@@ -302,6 +364,7 @@ class Trainer:
                     self.network, self.readout, images, labels,
                     skip_first=self.config.train.skip_first,
                     batch_size=self.config.train.eval_batch_size,
+                    labelled_input=not self.unsupervised,
                 )
             result.update({f"{name}/{key}": value for key, value in errors.items()})
         return result
@@ -318,6 +381,7 @@ class Trainer:
             "readout_optimizer": None if self.readout is None else self.readout.optimizer.state_dict(),
             "shuffle_rng": self.shuffle_generator.get_state(),
             "negatives_rng": self.negatives_generator.get_state(),
+            "jitter_rng": self.jitter_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -337,4 +401,6 @@ class Trainer:
             raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
         self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
         self.negatives_generator.set_state(state["negatives_rng"].cpu())
+        if "jitter_rng" in state:  # absent in checkpoints written before jitter existed
+            self.jitter_generator.set_state(state["jitter_rng"].cpu())
         self.epoch = int(state["epoch"])

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..baselines import BackpropClassifier, BackpropTrainer
+from ..baselines.end_to_end import BackpropClassifier, BackpropTrainer
 from ..config import (
     DataConfig,
     NegativesConfig,

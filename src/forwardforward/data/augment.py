@@ -1,0 +1,56 @@
+"""Data augmentation applied to training batches on the training device."""
+
+from __future__ import annotations
+
+import torch
+
+
+def jitter_images(
+    images: torch.Tensor,
+    image_shape: tuple[int, int, int],
+    max_shift: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Shift every image by its own random offset of up to `max_shift` pixels in each direction.
+
+    Offsets are drawn uniformly from `[-max_shift, max_shift]` for rows and for columns, per
+    image. Pixels shifted in from outside the image are 0. The whole batch is shifted with one
+    gather, on the images' device, so no Python loop runs per sample.
+
+    Args:
+        images: `(batch, channels * height * width)` flattened images.
+        image_shape: `(channels, height, width)` of one image.
+        max_shift: largest shift in pixels; 0 returns the images unchanged.
+        generator: random source on the images' device, for reproducible shifts.
+
+    Returns:
+        `(batch, channels * height * width)` shifted images (a new tensor unless `max_shift` is 0).
+
+    Raises:
+        ValueError: a negative `max_shift`, or a feature count that does not match `image_shape`.
+    """
+    if max_shift < 0:
+        raise ValueError(f"max_shift must not be negative, got {max_shift}")
+    channels, height, width = image_shape
+    if images.dim() != 2 or images.shape[1] != channels * height * width:
+        raise ValueError(
+            f"images must have shape (batch, {channels * height * width}) for image shape "
+            f"{tuple(image_shape)}, got {tuple(images.shape)}"
+        )
+    if max_shift == 0:
+        return images
+    batch = images.shape[0]
+    shifts = torch.randint(
+        -max_shift, max_shift + 1, (2, batch), generator=generator, device=images.device
+    )
+    padded = torch.nn.functional.pad(
+        images.view(batch, channels, height, width), (max_shift,) * 4
+    )  # (batch, channels, height + 2 s, width + 2 s)
+
+    # Output pixel (r, c) of a shift (dy, dx) reads padded pixel (r - dy + s, c - dx + s).
+    rows = torch.arange(height, device=images.device).view(1, height) - shifts[0].view(batch, 1) + max_shift
+    columns = torch.arange(width, device=images.device).view(1, width) - shifts[1].view(batch, 1) + max_shift
+    batch_index = torch.arange(batch, device=images.device).view(batch, 1, 1, 1)
+    channel_index = torch.arange(channels, device=images.device).view(1, channels, 1, 1)
+    shifted = padded[batch_index, channel_index, rows.view(batch, 1, height, 1), columns.view(batch, 1, 1, width)]
+    return shifted.reshape(batch, channels * height * width)
