@@ -121,6 +121,8 @@ class TrainConfig:
         seed: seeds initialisation, shuffling and negative sampling.
         device: `auto`, `cpu`, `cuda` or a device string such as `cuda:1`.
         shuffle: reshuffle the training set every epoch.
+        backend: `torch`, or `jax` for the JAX backend (needs `forwardforward[jax]`; the
+            simultaneous schedule only).
     """
 
     epochs: int = 100
@@ -133,6 +135,7 @@ class TrainConfig:
     seed: int = 17
     device: str = "auto"
     shuffle: bool = True
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ _CHOICES = {
     "negatives.hard_source": ("readout", "goodness"),
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
+    "train.backend": ("torch", "jax"),
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
              "data.limit", "negatives.temperature"}
