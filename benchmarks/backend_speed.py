@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -75,13 +78,24 @@ def main() -> None:
         "commit": git_commit(), "python": platform.python_version(), "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "dtype": "float32",
     }
-    for backend in args.backends.split(","):
-        result = measure(backend, args.recipe, args.epochs, args.data_dir)
-        if backend == "jax":
-            import jax
+    backends = args.backends.split(",")
+    if len(backends) > 1:
+        # One process per backend: XLA's and PyTorch's thread pools in one process slow each
+        # other down.
+        for backend in backends:
+            command = [sys.executable, "-m", "benchmarks.backend_speed", "--recipe", args.recipe,
+                       "--epochs", str(args.epochs), "--backends", backend]
+            if args.data_dir is not None:
+                command += ["--data-dir", args.data_dir]
+            subprocess.run(command, check=True)
+        return
+    result = measure(backends[0], args.recipe, args.epochs, args.data_dir)
+    if backends[0] == "jax":
+        import jax
 
-            environment["jax"] = jax.__version__
-        print(json.dumps({**result, **environment}), flush=True)
+        environment["jax"] = jax.__version__
+        environment["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+    print(json.dumps({**result, **environment}), flush=True)
 
 
 if __name__ == "__main__":
