@@ -41,7 +41,7 @@ def test_cli_trains_with_jax_backend(tmp_path, synthetic_data_dir, run_cli):
     run_dir = tmp_path / "run"
     overrides = [o for o in JAX_OVERRIDES if not o.startswith("train.backend")]
     result = run_cli("train", "--recipe", "hinton-matlab-mnist", "--backend", "jax", *set_options(overrides),
-                     "--epochs", "1", "--data-dir", synthetic_data_dir, "--out", run_dir, "--quiet")
+                     "--data-dir", synthetic_data_dir, "--out", run_dir, "--quiet")
     assert result.code == 0, result.err
     assert "test error: goodness" in result.out
     assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == "jax"

@@ -9,6 +9,7 @@ resumed run draws the same shuffles and negatives as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -20,6 +21,8 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..errors import TrainingError, UsageError
+from ..optim import OptimizerConfig
+from ..training.schedules import lr_gain
 from ..training.trainer import TrainingData
 from .model import FFModel, FFSpec
 from .optim import gain_schedule
@@ -59,6 +62,21 @@ def _to_device(tensor: torch.Tensor, device: jax.Device) -> jax.Array:
     return jax.device_put(array, device)
 
 
+@functools.lru_cache(maxsize=8)
+def _shared_model(
+    spec: FFSpec,
+    optimizer: OptimizerConfig,
+    readout_optimizer: OptimizerConfig,
+    lr_schedule: str,
+    epochs: int,
+    steps_per_epoch: int,
+) -> FFModel:
+    # Trainers with equal settings share one model, and with it the compiled steps, so that
+    # resuming or evaluating in the same process does not compile again.
+    gain = gain_schedule(lr_schedule, epochs, steps_per_epoch)
+    return FFModel(spec, optimizer, readout_optimizer, gain)
+
+
 class JaxTrainer:
     """Owns the JAX model, its state and the data of a run; trains one epoch at a time.
 
@@ -84,8 +102,10 @@ class JaxTrainer:
         self.num_batches = math.ceil(self.num_samples / config.train.batch_size)
 
         spec = FFSpec.from_config(config, int(self.images.shape[1]), data.num_classes)
-        gain = gain_schedule(config.train.lr_schedule, config.train.epochs, self.num_batches)
-        self.model = FFModel(spec, config.optimizer, config.readout.optimizer, gain)
+        self.model = _shared_model(
+            spec, config.optimizer, config.readout.optimizer,
+            config.train.lr_schedule, config.train.epochs, self.num_batches,
+        )
         self.key = jax.random.PRNGKey(config.train.seed)
         with jax.default_device(self.device):
             self.state = self.model.init(jax.random.fold_in(self.key, _INIT_STREAM))
@@ -154,7 +174,7 @@ class JaxTrainer:
         self._check_finite(sums, epoch)
 
         means = sums / self.num_batches
-        record: dict = {"epoch": epoch, "lr_gain": float(self.model_gain(epoch))}
+        record: dict = {"epoch": epoch, "lr_gain": lr_gain(self.config.train.lr_schedule, epoch, self.total_epochs)}
         for i in range(num_blocks):
             record[f"layer{i + 1}/loss"] = float(means[3 * i])
             record[f"layer{i + 1}/goodness_pos"] = float(means[3 * i + 1])
@@ -166,11 +186,6 @@ class JaxTrainer:
         record["samples_per_s"] = self.num_samples / elapsed
         self.epoch = epoch
         return record
-
-    def model_gain(self, epoch: int) -> float:
-        """Learning-rate gain of 1-based `epoch`, as the optimizers apply it."""
-        gain = gain_schedule(self.config.train.lr_schedule, self.total_epochs, self.num_batches)
-        return float(gain(jnp.asarray((epoch - 1) * self.num_batches)))
 
     def _check_finite(self, sums, epoch: int) -> None:
         if not bool(np.all(np.isfinite(np.asarray(sums)))):
