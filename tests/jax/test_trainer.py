@@ -130,3 +130,23 @@ def test_torch_checkpoint_refused_by_jax_trainer(tiny_run, synthetic_data_dir):
     state = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
     with pytest.raises(ValueError, match="PyTorch backend"):
         trainer.load_state_dict(state)
+
+
+def test_resolve_jax_device_names():
+    import jax
+
+    from forwardforward.errors import UsageError
+    from forwardforward.jax.trainer import resolve_jax_device
+
+    assert resolve_jax_device("cpu").platform == "cpu"
+    with pytest.raises(UsageError, match="invalid device"):
+        resolve_jax_device("tpu:x")
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        with pytest.raises(UsageError, match="no GPU"):
+            resolve_jax_device("cuda")
+
+
+def test_cli_evaluates_jax_run(jax_run, synthetic_data_dir, run_cli):
+    result = run_cli("evaluate", jax_run, "--json", "--data-dir", synthetic_data_dir)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["epoch"] == 3
