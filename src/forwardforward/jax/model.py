@@ -1,8 +1,8 @@
 """The FF model in JAX: its static settings, its state, the training step and prediction.
 
 Everything here is a pure function of `(spec, state, batch, key)`. `FFModel` binds the settings,
-the Flax modules and the Optax optimizers once and compiles the step with `jax.jit`; the
-simultaneous schedule trains every block on every batch, and locality comes from the
+the Flax modules and the Optax optimizers once and compiles the step with `jax.jit`. The step
+follows the simultaneous schedule: every block trains on every batch. Locality comes from the
 `stop_gradient` at each block's input (see `modules.FFNetwork`).
 """
 
