@@ -81,6 +81,13 @@ def test_second_step_does_not_recompile():
     assert model.trace_count == 1
 
 
+def test_train_step_rejects_empty_batch():
+    _, model = make_model()
+    state = model.init(jax.random.PRNGKey(7))
+    with pytest.raises(ValueError, match="non-empty"):
+        model.train_step(state, jnp.zeros((0, 784)), jnp.zeros(0, jnp.int32), jax.random.PRNGKey(8))
+
+
 def test_goodness_per_label_matches_torch_network():
     config, model = make_model()
     images, _ = mnist_like(6)

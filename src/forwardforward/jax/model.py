@@ -307,6 +307,8 @@ class FFModel:
         return {"params": blocks}, tuple(opt_states), peer_means, stats
 
     def _step(self, state: FFState, images, labels, key, negative_labels):
+        if images.ndim != 2 or images.shape[0] == 0:
+            raise ValueError(f"a training step needs a non-empty (batch, features) batch, got shape {images.shape}")
         readout_params, readout_opt_state, logits = state.readout_params, state.readout_opt_state, None
         readout_stats = jnp.zeros(2, jnp.float32)
         if self.readout is not None:

@@ -155,6 +155,7 @@ class JaxTrainer:
             disable=not progress, leave=False, dynamic_ncols=True,
         )
         for b in range(self.num_batches):
+            # NOTE: a smaller last batch has another shape, so the step compiles once more for it.
             index = order[b * batch_size : (b + 1) * batch_size]
             self.state, values = self.model.train_step_at(
                 self.state, self.images, self.labels, index, epoch_key, np.int32(b)
