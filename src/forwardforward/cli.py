@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="new run directory (default: runs/RECIPE-TIME)")
     train.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                        help="where to train (default: the recipe's train.device, normally auto)")
+    train.add_argument("--backend", default=None, choices=("torch", "jax"),
+                       help="array library to train with (sets train.backend; default: the recipe's, "
+                            "normally torch); jax needs pip install 'forwardforward[jax]'")
     train.add_argument("--resume", default=None, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint, with the data "
                             "folder it was started with unless --data-dir is given")
@@ -94,7 +97,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error("--stages and --timeout apply only with --parallel")
     if args.resume is not None:
         options = (("--recipe", args.recipe), ("--set", args.overrides or None),
-                   ("--epochs", args.epochs), ("--seed", args.seed), ("--out", args.out))
+                   ("--epochs", args.epochs), ("--seed", args.seed), ("--out", args.out),
+                   ("--backend", args.backend))
         conflicting = [name for name, value in options if value is not None]
         if conflicting:
             parser.error(f"--resume continues a run with its saved settings; drop {', '.join(conflicting)}")
@@ -106,6 +110,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             overrides.append(f"train.epochs={args.epochs}")
         if args.seed is not None:
             overrides.append(f"train.seed={args.seed}")
+        if args.backend is not None:
+            overrides.append(f"train.backend='{args.backend}'")
         config = load_config(args.recipe or DEFAULT_RECIPE, overrides)
         result = train(config, out_dir=args.out, data_dir=args.data_dir, device=args.device,
                        progress=not args.quiet, **extra)

@@ -161,6 +161,8 @@ class TrainConfig:
             float32). On `mnist-quick` it changed the test error by +0.10 (goodness) and
             -0.03 (softmax) points, within one seed's noise (docs/results.md).
         compile: compile each block's layer-local loss with `torch.compile`.
+        backend: `torch`, or `jax` for the JAX backend (needs `forwardforward[jax]`; the
+            simultaneous schedule only).
     """
 
     epochs: int = 100
@@ -175,6 +177,7 @@ class TrainConfig:
     shuffle: bool = True
     precision: str = "float32"
     compile: bool = False
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ _CHOICES = {
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
     "train.precision": ("float32", "bfloat16"),
+    "train.backend": ("torch", "jax"),
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
              "data.limit", "negatives.temperature", "data.eval_limit", "data.train_limit", "recurrent.iterations",

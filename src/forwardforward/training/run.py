@@ -158,7 +158,34 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return config_from_dict(values)
 
 
-def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.device, data_dir: Path) -> Path:
+def _data_device(config: RunConfig, device: str | None) -> torch.device:
+    # The JAX backend copies the data from PyTorch tensors on the CPU to its own device.
+    if getattr(config.train, "backend", "torch") == "jax":
+        return torch.device("cpu")
+    return resolve_device(device or config.train.device)
+
+
+def build_trainer(config: RunConfig, data: TrainingData, torch_device: torch.device, device: str | None = None):
+    """Create the trainer of the configured backend (`train.backend`) for data on `torch_device`.
+
+    Args:
+        device: the requested device name, which the JAX backend resolves itself.
+
+    Raises:
+        UsageError: an invalid setting, or `train.backend = 'jax'` without JAX installed.
+    """
+    if getattr(config.train, "backend", "torch") == "jax":
+        try:
+            from ..jax.trainer import JaxTrainer
+        except ImportError as exc:
+            raise UsageError(f"train.backend = 'jax' cannot start: {exc}") from None
+        return JaxTrainer(config, data, device or config.train.device)
+    return make_trainer(config, data, torch_device)
+
+
+def _prepare_new_run(
+    config: RunConfig, out_dir: Path | None, device: torch.device, data_dir: Path, backend_info: dict | None = None
+) -> Path:
     if out_dir is None:
         out_dir = Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir = Path(out_dir)
@@ -181,6 +208,7 @@ def _prepare_new_run(config: RunConfig, out_dir: Path | None, device: torch.devi
         "data_dir": str(data_dir),
         "num_threads": torch.get_num_threads(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(backend_info or {}),
     }
     (out_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out_dir
@@ -231,12 +259,14 @@ def train(
         raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
     if tensorboard:
         summary_writer_class()  # fails before any file is written when tensorboard is missing
-    torch_device = resolve_device(device or config.train.device)
+    torch_device = _data_device(config, device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = make_trainer(config, data, torch_device)  # validates the settings before any file is written
+    # Creating the trainer validates the settings before any file is written.
+    trainer = build_trainer(config, data, torch_device, device)
     if resume is None:
         run_dir = _prepare_new_run(
-            config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir)
+            config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir),
+            getattr(trainer, "run_info", None),
         )
     logger.info("run directory: %s", run_dir)
     metrics = MetricsLog(run_dir / METRICS_FILE)
@@ -328,9 +358,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     data_dir = data_dir if data_dir is not None else recorded_data_dir(run_dir)
-    torch_device = resolve_device(device or config.train.device)
+    torch_device = _data_device(config, device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
     data = load_training_data(config, data_dir, torch_device)
-    trainer = make_trainer(config, data, torch_device)
+    trainer = build_trainer(config, data, torch_device, device)
     trainer.load_state_dict(state)
     return {"epoch": trainer.epoch, **trainer.evaluate()}
