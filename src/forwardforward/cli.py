@@ -17,7 +17,7 @@ from .config import load_config, read_recipe, recipe_names
 from .errors import ForwardForwardError
 
 DEFAULT_RECIPE = "mnist-quick"
-PREDICTION_METHODS = ("goodness", "softmax")
+PREDICTION_METHODS = ("goodness", "softmax", "probe")
 
 
 def build_parser() -> argparse.ArgumentParser:

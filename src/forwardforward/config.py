@@ -87,20 +87,34 @@ class ReadoutConfig:
 
 @dataclass(frozen=True)
 class NegativesConfig:
-    """Choice of negative labels.
+    """Choice of negative data.
 
     Attributes:
-        kind: `random` (uniform over wrong labels) or `hard` (sampled from a softmax over
-            the wrong labels).
+        kind: `random` (uniform over wrong labels), `hard` (sampled from a softmax over
+            the wrong labels), `corrupt` (the true label on a corrupted copy of the image:
+            a shift, a random mask and noise) or `adversarial` (the true label on an image
+            from a generator trained to make the network score it as positive).
         hard_source: scores of the `hard` softmax: `readout` (the linear read-out's logits on
             the neutral pass, as in Hinton's Matlab code) or `goodness` (accumulated goodness
             per label, which costs one pass per label).
         temperature: divides the scores before the softmax.
+        noise_std: `corrupt`: standard deviation of the added Gaussian noise.
+        mask_fraction: `corrupt`: probability that a pixel is set to 0.
+        max_shift: `corrupt`: largest random translation in pixels.
+        generator_lr: `adversarial`: Adam learning rate of the generator.
+        latent_dim: `adversarial`: size of the generator's noise input.
+        generator_hidden: `adversarial`: width of the generator's hidden layer.
     """
 
     kind: str = "hard"
     hard_source: str = "readout"
     temperature: float = 1.0
+    noise_std: float = 0.3
+    mask_fraction: float = 0.3
+    max_shift: int = 3
+    generator_lr: float = 0.001
+    latent_dim: int = 64
+    generator_hidden: int = 512
 
 
 @dataclass(frozen=True)
@@ -154,17 +168,19 @@ _CHOICES = {
     "model.goodness": ("sum_of_squares", "mean_of_squares"),
     "model.objective": ("threshold", "symba"),
     "model.init": ("hinton", "torch"),
-    "optimizer.name": ("smoothed_sgd", "sgd", "adam"),
-    "readout.optimizer.name": ("smoothed_sgd", "sgd", "adam"),
-    "negatives.kind": ("random", "hard"),
+    "optimizer.name": ("smoothed_sgd", "sgd", "adam", "adamw"),
+    "readout.optimizer.name": ("smoothed_sgd", "sgd", "adam", "adamw"),
+    "negatives.kind": ("random", "hard", "corrupt", "adversarial"),
     "negatives.hard_source": ("readout", "goodness"),
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
-             "data.limit", "negatives.temperature"}
+             "data.limit", "negatives.temperature", "negatives.generator_lr", "negatives.latent_dim",
+             "negatives.generator_hidden"}
 _NON_NEGATIVE = {"optimizer.lr", "optimizer.weight_decay", "readout.optimizer.lr",
-                 "readout.optimizer.weight_decay", "model.peer_strength", "train.skip_first"}
+                 "readout.optimizer.weight_decay", "model.peer_strength", "train.skip_first",
+                 "negatives.noise_std", "negatives.mask_fraction", "negatives.max_shift"}
 
 
 def _convert(value: Any, annotation: Any, key: str) -> Any:
@@ -230,12 +246,36 @@ def _check_value(key: str, value: Any) -> None:
         raise UsageError(f"{key} must not be negative, got {value!r}")
 
 
+# Variants with a configuration of their own, chosen by a recipe's top-level `variant` key:
+# the module and class of that configuration, imported only when a recipe asks for it.
+VARIANT_CONFIGS = {
+    "scff": ("forwardforward.variants.scff_config", "SCFFRunConfig"),
+}
+
+
+def _variant_from_dict(values: dict) -> Any:
+    import importlib
+
+    variant = values["variant"]
+    if variant not in VARIANT_CONFIGS:
+        choices = ", ".join(["ff", *sorted(VARIANT_CONFIGS)])
+        raise UsageError(f"unknown variant {variant!r}; choose one of {choices}")
+    module_name, class_name = VARIANT_CONFIGS[variant]
+    return _from_dict(getattr(importlib.import_module(module_name), class_name), values)
+
+
 def config_from_dict(values: dict) -> RunConfig:
     """Build a `RunConfig` from nested dictionaries, as read from TOML.
 
+    A top-level `variant` other than `ff` builds that variant's configuration instead (see
+    `VARIANT_CONFIGS`), with the same strict checking of keys and types.
+
     Raises:
-        UsageError: an unknown key, a value of the wrong type, or a value out of range.
+        UsageError: an unknown key or variant, a value of the wrong type, or a value out of range.
     """
+    if values.get("variant", "ff") != "ff":
+        return _variant_from_dict(values)
+    values = {key: value for key, value in values.items() if key != "variant"}
     config = _from_dict(RunConfig, values)
     if any(w <= 0 for w in config.model.hidden) or not config.model.hidden:
         raise UsageError(f"model.hidden must list positive widths, got {list(config.model.hidden)}")

@@ -96,7 +96,31 @@ def load_training_data(config: RunConfig, data_dir: str | None, device: torch.de
         train_labels=splits.train.labels.to(device),
         eval_splits=eval_splits,
         num_classes=splits.num_classes,
+        image_shape=tuple(splits.image_shape),
     )
+
+
+# Variants with a trainer of their own: the module and function that load the data and build
+# it, imported only when a run uses that variant.
+VARIANT_TRAINERS = {
+    "scff": ("forwardforward.variants.scff_trainer", "build_scff_trainer"),
+}
+
+
+def build_trainer(config, data_dir: str | None, device: torch.device):
+    """Load a run's data and build its trainer: the FF `Trainer` or the variant's own.
+
+    Raises:
+        UsageError: an invalid setting or data folder.
+        DataError: missing or corrupt data.
+    """
+    variant = getattr(config, "variant", "ff")
+    if variant == "ff":
+        return Trainer(config, load_training_data(config, data_dir, device), device)
+    import importlib
+
+    module_name, function_name = VARIANT_TRAINERS[variant]
+    return getattr(importlib.import_module(module_name), function_name)(config, data_dir, device)
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -189,8 +213,7 @@ def train(
     elif config is None:
         raise UsageError("train() needs a config for a new run, or resume=RUN_DIR")
     torch_device = resolve_device(device or config.train.device)
-    data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)  # validates the settings before any file is written
+    trainer = build_trainer(config, data_dir, torch_device)  # validates the settings before any file is written
     if resume is None:
         run_dir = _prepare_new_run(
             config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir)
@@ -240,7 +263,8 @@ def format_epoch(record: dict) -> str:
     losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith("layer")]
     if losses:
         parts.append("loss " + " ".join(f"{v:.4f}" for v in losses))
-    for key in ("valid/error_goodness", "valid/error_softmax", "test/error_goodness", "test/error_softmax"):
+    for key in ("valid/error_goodness", "valid/error_softmax", "valid/error_probe",
+                "test/error_goodness", "test/error_softmax", "test/error_probe"):
         if key in record:
             parts.append(f"{key} {record[key]:.2f} %")
     parts.append(f"{record['epoch_time_s']:.1f} s, {record['samples_per_s']:.0f} samples/s")
@@ -262,7 +286,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     data_dir = data_dir if data_dir is not None else recorded_data_dir(run_dir)
     torch_device = resolve_device(device or config.train.device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
-    data = load_training_data(config, data_dir, torch_device)
-    trainer = Trainer(config, data, torch_device)
+    trainer = build_trainer(config, data_dir, torch_device)
     trainer.load_state_dict(state)
     return {"epoch": trainer.epoch, **trainer.evaluate()}
