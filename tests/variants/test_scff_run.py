@@ -47,6 +47,7 @@ def test_cli_trains_scff_and_evaluates_the_same(tmp_path, synthetic_data_dir, ru
      "model.pool=['max','avg']", "model.pool_size=[4,2]", "model.pool_stride=[2,2]", "model.pool_padding=[1,0]",
      "probe.pool_size=[2,2]"),
     ("model.kind='recurrent'", "model.hidden=[16]", "train.schedule='simultaneous'", "train.epochs=1"),
+    ("train.schedule='simultaneous'", "train.epochs=2", "model.activation=['relu','triangle']"),
 ])
 def test_conv_and_recurrent_runs_finish(tmp_path, synthetic_data_dir, overrides):
     config = load_config("scff-mnist", [*TINY_SCFF, *overrides])
