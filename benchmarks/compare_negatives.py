@@ -4,7 +4,7 @@ Usage: python -m benchmarks.compare_negatives OUT_DIR [--data-dir DIR] [--set KE
 
 The kinds are wrong labels (`random`), corrupted images (`corrupt`) and images from the
 adversarial generator (`adversarial`). Each run goes to OUT_DIR/KIND and resumes from its
-checkpoint when that folder already contains a run; the table lists the final test errors of
+checkpoint when that folder already contains a run. The table lists the final test errors of
 the softmax read-out and of goodness prediction, with the training time of each run.
 """
 

@@ -246,8 +246,8 @@ def _check_value(key: str, value: Any) -> None:
         raise UsageError(f"{key} must not be negative, got {value!r}")
 
 
-# Variants with a configuration of their own, chosen by a recipe's top-level `variant` key:
-# the module and class of that configuration, imported only when a recipe asks for it.
+# Variants with a configuration of their own, chosen by a recipe's top-level `variant` key.
+# Each entry names the module and class of that configuration, imported only when needed.
 VARIANT_CONFIGS = {
     "scff": ("forwardforward.variants.scff_config", "SCFFRunConfig"),
 }

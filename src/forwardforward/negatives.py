@@ -91,10 +91,10 @@ def self_contrastive_pairs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Build the positive and negative pairs of Self-Contrastive FF (Chen et al. 2025).
 
-    A positive pair is a sample concatenated with itself (or with a second view of itself);
-    a negative pair is the sample concatenated with another sample of the batch. Each of the
+    A positive pair is a sample concatenated with itself (or with a second view of itself).
+    A negative pair is the sample concatenated with another sample of the batch. Each of the
     `num_negatives` negative sets uses its own cyclic shift s in [1, batch - 1] of the second
-    half, drawn without repetition, so sample i is paired with sample (i + s) mod batch and
+    half, drawn without repetition. So sample i is paired with sample (i + s) mod batch and
     never with itself.
 
     Args:
@@ -182,7 +182,7 @@ class AdversarialNegativeGenerator(torch.nn.Module):
 
     An MLP maps Gaussian noise to images in [0, 1]. Its training step raises the network's
     log-probability that the generated samples are positive, by backpropagating through the
-    frozen network into the generator only; the FF blocks themselves still learn only from
+    network into the generator's weights only. The FF blocks themselves still learn only from
     their local losses, with the generated samples as negatives. So the negatives keep moving
     to where the network is currently wrong.
 

@@ -1,6 +1,6 @@
 """Recurrent Self-Contrastive FF: a recurrent layer trained at every time step, no BPTT.
 
-At step t the layer sees a pair of input frames (positive: the frame twice; negative: the
+At step t the layer reads a pair of input frames (positive: the frame twice; negative: the
 frame and the same step of another sequence) and its own previous state:
 z_t = W (x1_t + x2_t) + 2 b + U standardise(h_{t-1}). The state h_t = activation(z_t) is
 detached before the next step, so each step's split-threshold loss trains W, b and U through
