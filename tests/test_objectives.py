@@ -59,6 +59,6 @@ def test_symba_loss_rejects_unpaired():
 
 
 def test_registry_lookup():
-    assert set(OBJECTIVES) == {"threshold", "symba"}
+    assert set(OBJECTIVES) == {"threshold", "symba", "split_threshold"}
     with pytest.raises(UsageError, match="symba"):
         get_objective("hinge")

@@ -18,7 +18,7 @@ from .errors import ForwardForwardError
 from .variants.forward_gnn.cli import add_graph_command, run_graph_command
 
 DEFAULT_RECIPE = "mnist-quick"
-PREDICTION_METHODS = ("goodness", "softmax")
+PREDICTION_METHODS = ("goodness", "softmax", "probe")
 
 
 def build_parser() -> argparse.ArgumentParser:

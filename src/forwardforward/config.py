@@ -118,24 +118,39 @@ class ReadoutConfig:
 
 @dataclass(frozen=True)
 class NegativesConfig:
-    """Choice of negative labels.
+    """Choice of negative data.
 
     Attributes:
         kind: `random` (uniform over wrong labels), `hard` (sampled from a softmax over
-            the wrong labels) or `hybrid` (unsupervised: no label at all, and negatives
-            are two real images mixed under a blurred random mask).
+            the wrong labels), `hybrid` (unsupervised: no label at all, and negatives
+            are two real images mixed under a blurred random mask), `corrupt` (the true label
+            on a corrupted copy of the image: a shift, a random mask and noise) or
+            `adversarial` (the true label on an image from a generator trained to make the
+            network score it as positive).
         hard_source: scores of the `hard` softmax: `readout` (the linear read-out's logits on
             the neutral pass, as in Hinton's Matlab code) or `goodness` (accumulated goodness
             per label, which costs one pass per label).
         temperature: divides the scores before the softmax.
         blur_passes: blurs of the random bit image behind a `hybrid` mask; more passes give
             larger regions.
+        noise_std: `corrupt`: standard deviation of the added Gaussian noise.
+        mask_fraction: `corrupt`: probability that a pixel is set to 0.
+        max_shift: `corrupt`: largest random translation in pixels.
+        generator_lr: `adversarial`: Adam learning rate of the generator.
+        latent_dim: `adversarial`: size of the generator's noise input.
+        generator_hidden: `adversarial`: width of the generator's hidden layer.
     """
 
     kind: str = "hard"
     hard_source: str = "readout"
     temperature: float = 1.0
     blur_passes: int = 6
+    noise_std: float = 0.3
+    mask_fraction: float = 0.3
+    max_shift: int = 3
+    generator_lr: float = 0.001
+    latent_dim: int = 64
+    generator_hidden: int = 512
 
 
 @dataclass(frozen=True)
@@ -242,9 +257,9 @@ _CHOICES = {
     "model.goodness": ("sum_of_squares", "mean_of_squares", "negative_sum_of_squares"),
     "model.objective": ("threshold", "symba"),
     "model.init": ("hinton", "torch"),
-    "optimizer.name": ("smoothed_sgd", "sgd", "adam"),
-    "readout.optimizer.name": ("smoothed_sgd", "sgd", "adam"),
-    "negatives.kind": ("random", "hard", "hybrid"),
+    "optimizer.name": ("smoothed_sgd", "sgd", "adam", "adamw"),
+    "readout.optimizer.name": ("smoothed_sgd", "sgd", "adam", "adamw"),
+    "negatives.kind": ("random", "hard", "hybrid", "corrupt", "adversarial"),
     "negatives.hard_source": ("readout", "goodness"),
     "train.schedule": ("simultaneous", "greedy"),
     "train.lr_schedule": ("hinton", "constant"),
@@ -253,11 +268,13 @@ _CHOICES = {
 }
 _POSITIVE = {"train.epochs", "train.batch_size", "train.eval_every", "train.eval_batch_size",
              "data.limit", "negatives.temperature", "data.eval_limit", "data.train_limit", "recurrent.iterations",
-             "recurrent.eval_first", "recurrent.eval_last"}
+             "recurrent.eval_first", "recurrent.eval_last", "negatives.generator_lr", "negatives.latent_dim",
+             "negatives.generator_hidden"}
 _NON_NEGATIVE = {"optimizer.lr", "optimizer.weight_decay", "readout.optimizer.lr",
                  "readout.optimizer.weight_decay", "model.peer_strength", "train.skip_first",
                  "data.jitter", "negatives.blur_passes", "baseline.optimizer.lr",
-                 "baseline.optimizer.weight_decay", "recurrent.damping"}
+                 "baseline.optimizer.weight_decay", "recurrent.damping",
+                 "negatives.noise_std", "negatives.mask_fraction", "negatives.max_shift"}
 
 
 def _convert(value: Any, annotation: Any, key: str) -> Any:
@@ -329,6 +346,21 @@ def _check_value(key: str, value: Any) -> None:
         raise UsageError(f"{key} must not be negative, got {value!r}")
 
 
+# Variants with a configuration of their own, chosen by a recipe's top-level `variant` key.
+# Each entry names the module and class of that configuration, imported only when needed.
+VARIANT_CONFIGS = {
+    "scff": ("forwardforward.variants.scff_config", "SCFFRunConfig"),
+}
+
+
+def _variant_from_dict(values: dict) -> Any:
+    import importlib
+
+    variant = values["variant"]
+    module_name, class_name = VARIANT_CONFIGS[variant]
+    return _from_dict(getattr(importlib.import_module(module_name), class_name), values)
+
+
 # Variants whose recipes have their own configuration class: `variant = NAME` in a recipe
 # hands the whole recipe to that module's `config_from_dict`. Imported on first use, because
 # the variant modules import this one.
@@ -342,7 +374,8 @@ def variant_module(name: str):
         UsageError: `name` is neither `ff` nor a registered variant.
     """
     if not isinstance(name, str) or name not in VARIANT_MODULES:
-        raise UsageError(f"variant = {name!r} is not valid; choose one of {', '.join(['ff', *VARIANT_MODULES])}")
+        choices = ", ".join(["ff", *sorted([*VARIANT_MODULES, *VARIANT_CONFIGS])])
+        raise UsageError(f"variant = {name!r} is not valid; choose one of {choices}")
     return importlib.import_module(VARIANT_MODULES[name])
 
 
@@ -352,8 +385,11 @@ def dataclass_from_dict(cls: type, values: dict, prefix: str = "") -> Any:
     The same dotted keys (`train.epochs`, `optimizer.lr`, ...) get the same range checks as in
     a core recipe, so variants that reuse the core's tables reuse their checks too.
 
+    A top-level `variant` other than `ff` builds that variant's configuration instead (see
+    `VARIANT_CONFIGS`), with the same strict checking of keys and types.
+
     Raises:
-        UsageError: an unknown key, a value of the wrong type, or a value out of range.
+        UsageError: an unknown key or variant, a value of the wrong type, or a value out of range.
     """
     return _from_dict(cls, values, prefix)
 
@@ -368,6 +404,8 @@ def config_from_dict(values: dict) -> RunConfig:
         UsageError: an unknown key or variant, a value of the wrong type, or a value out of range.
     """
     variant = values.get("variant", "ff")
+    if variant in VARIANT_CONFIGS:
+        return _variant_from_dict(values)
     if variant != "ff":
         return variant_module(variant).config_from_dict(values)
     config = _from_dict(RunConfig, values)

@@ -59,10 +59,32 @@ def negative_sum_of_squares(activity: torch.Tensor) -> torch.Tensor:
     return -activity.square().sum(dim=1)
 
 
+def channel_mean_of_squares(activity: torch.Tensor) -> torch.Tensor:
+    """Compute G = (1 / channels) sum_c h_c^2 at every location of each sample.
+
+    Self-Contrastive FF (Chen et al. 2025, "Self-Contrastive Forward-Forward Algorithm") scores
+    every spatial location of a convolutional layer on its own, so a conv layer gets one
+    goodness per pixel and its loss averages over samples and locations.
+
+    Args:
+        activity: `(batch, channels)` or `(batch, channels, *spatial)`, usually after ReLU.
+
+    Returns:
+        `(batch,)` for 2-D input (the same as `mean_of_squares`), else `(batch, *spatial)`.
+
+    Raises:
+        ValueError: `activity` has fewer than 2 dimensions.
+    """
+    if activity.dim() < 2:
+        raise ValueError(f"activity must be (batch, channels, ...), got shape {tuple(activity.shape)}")
+    return activity.square().mean(dim=1)
+
+
 GOODNESS: dict[str, GoodnessFn] = {
     "sum_of_squares": sum_of_squares,
     "mean_of_squares": mean_of_squares,
     "negative_sum_of_squares": negative_sum_of_squares,
+    "channel_mean_of_squares": channel_mean_of_squares,
 }
 
 

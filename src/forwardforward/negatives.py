@@ -1,8 +1,9 @@
-"""Negative data: wrong labels for supervised FF, hybrid images for unsupervised FF.
+"""Negative data: wrong labels, hybrid images, self-contrastive pairs, corrupted and generated images.
 
-Both label generators return a wrong label for every sample. A negative that carries the true
+The label generators return a wrong label for every sample. A negative that carries the true
 label would be a positive sample trained with the opposite sign, which is a common bug in FF
-code. Hybrid images need no label: they mix two real images under a mask of large regions.
+code. Hybrid images, the image generators (`corrupt_images`, `AdversarialNegativeGenerator`)
+and the pairs of Self-Contrastive FF need no labels at all.
 """
 
 from __future__ import annotations
@@ -170,3 +171,174 @@ def hybrid_images(
     mask = hybrid_mask(batch, height, width, blur_passes, generator, images.device)
     mask = mask.unsqueeze(1).expand(batch, channels, height, width).reshape(batch, -1)
     return mask * images + (1.0 - mask) * partners
+
+
+def self_contrastive_pairs(
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    num_negatives: int = 1,
+    generator: torch.Generator | None = None,
+    dim: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Build the positive and negative pairs of Self-Contrastive FF (Chen et al. 2025).
+
+    A positive pair is a sample concatenated with itself (or with a second view of itself).
+    A negative pair is the sample concatenated with another sample of the batch. Each of the
+    `num_negatives` negative sets uses its own cyclic shift s in [1, batch - 1] of the second
+    half, drawn without repetition. So sample i is paired with sample (i + s) mod batch and
+    never with itself.
+
+    Args:
+        x1: `(batch, features)` or `(batch, channels, ...)`: the first half of every pair.
+        x2: a second view of the same samples, with the shape of `x1` (for example an
+            independent augmentation); None uses `x1`.
+        num_negatives: negative pairs per positive, from 1 to batch - 1.
+        generator: random source for the shifts (on the CPU).
+        dim: the axis to concatenate along: 1 is the feature axis of `(batch, features)` and
+            the channel axis of `(batch, channels, height, width)`.
+
+    Returns:
+        `(x_pos, x_neg)`: `(batch, 2 * size_dim, ...)` and `(num_negatives * batch, 2 *
+        size_dim, ...)`, the negatives grouped by shift.
+
+    Raises:
+        ValueError: the two views differ in shape, the batch has fewer than 2 samples, or
+            `num_negatives` is outside [1, batch - 1].
+    """
+    x2 = x1 if x2 is None else x2
+    if x1.shape != x2.shape:
+        raise ValueError(f"the two views must have the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+    batch = x1.shape[0]
+    if batch < 2:
+        raise ValueError(f"negative pairs need at least 2 samples in the batch, got {batch}")
+    if not 1 <= num_negatives <= batch - 1:
+        raise ValueError(f"num_negatives must be in [1, {batch - 1}] for a batch of {batch}, got {num_negatives}")
+    x_pos = torch.cat([x1, x2], dim=dim)  # (batch, 2 * size_dim, ...)
+    shifts = torch.randperm(batch - 1, generator=generator)[:num_negatives] + 1
+    negatives = [torch.cat([x1, torch.roll(x2, -int(s), dims=0)], dim=dim) for s in shifts]
+    return x_pos, torch.cat(negatives)
+
+
+def corrupt_images(
+    images: torch.Tensor,
+    image_shape: tuple[int, int, int],
+    noise_std: float = 0.3,
+    mask_fraction: float = 0.3,
+    max_shift: int = 3,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Make negative images by corrupting real ones: a shift, a random mask and Gaussian noise.
+
+    Each image is translated by up to `max_shift` pixels (zero fill), then each pixel is set
+    to 0 with probability `mask_fraction`, then noise with standard deviation `noise_std` is
+    added and the result clipped to [0, 1]. The corrupted image keeps its low-level statistics
+    but loses the fine structure of a real digit, so a network trained to reject it has to
+    model that structure.
+
+    Args:
+        images: `(batch, features)` flattened images with values in [0, 1].
+        image_shape: `(channels, height, width)` with product `features`.
+        noise_std: standard deviation of the added noise; 0 turns it off.
+        mask_fraction: probability of masking each pixel, in [0, 1).
+        max_shift: largest translation in pixels; 0 turns it off.
+        generator: random source on the images' device.
+
+    Returns:
+        `(batch, features)` corrupted images in [0, 1].
+
+    Raises:
+        ValueError: a shape that does not match `image_shape`, or a setting out of range.
+    """
+    channels, height, width = image_shape
+    if images.dim() != 2 or images.shape[1] != channels * height * width:
+        raise ValueError(
+            f"images must be (batch, {channels * height * width}) for image_shape {image_shape}, "
+            f"got {tuple(images.shape)}"
+        )
+    if noise_std < 0 or not 0 <= mask_fraction < 1:
+        raise ValueError(f"need noise_std >= 0 and mask_fraction in [0, 1), got {noise_std} and {mask_fraction}")
+    from .data.augment import random_shift
+
+    x = random_shift(images.view(-1, channels, height, width), max_shift, generator).flatten(1)
+    if mask_fraction > 0:
+        keep = torch.rand(x.shape, generator=generator, device=x.device) >= mask_fraction
+        x = x * keep
+    if noise_std > 0:
+        x = x + noise_std * torch.randn(x.shape, generator=generator, device=x.device)
+    return x.clamp(0.0, 1.0)
+
+
+class AdversarialNegativeGenerator(torch.nn.Module):
+    """A small generator trained to produce inputs that an FF network scores as positive.
+
+    An MLP maps Gaussian noise to images in [0, 1]. Its training step raises the network's
+    log-probability that the generated samples are positive, by backpropagating through the
+    network into the generator's weights only. The FF blocks themselves still learn only from
+    their local losses, with the generated samples as negatives. So the negatives keep moving
+    to where the network is currently wrong.
+
+    Args:
+        out_features: size of a generated (flattened) image.
+        latent_dim: size of the noise vector.
+        hidden: width of the hidden layer.
+
+    Raises:
+        ValueError: a non-positive size.
+    """
+
+    def __init__(self, out_features: int, latent_dim: int = 64, hidden: int = 512) -> None:
+        super().__init__()
+        if min(out_features, latent_dim, hidden) <= 0:
+            raise ValueError(
+                f"sizes must be positive, got out_features={out_features}, latent_dim={latent_dim}, hidden={hidden}"
+            )
+        self.latent_dim = latent_dim
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(latent_dim, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, out_features),
+            torch.nn.Sigmoid(),
+        )
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def configure_optimizer(self, lr: float = 1e-3) -> torch.optim.Optimizer:
+        """Create the generator's own Adam optimizer."""
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        return self.optimizer
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw `(batch, out_features)` images in [0, 1] (with the graph to the generator)."""
+        device = self.net[0].weight.device
+        noise = torch.randn(batch, self.latent_dim, generator=generator, device=device)
+        return self.net(noise)
+
+    def train_step(
+        self, score_fn, batch: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Take one step that raises `score_fn` (a per-sample log-probability of positive).
+
+        Only the generator's parameters receive gradients: the gradient is taken with
+        `torch.autograd.grad` with respect to them alone, so the scoring network's `.grad`
+        fields stay untouched.
+
+        Args:
+            score_fn: maps `(batch, out_features)` images to `(batch,)` scores to maximise.
+            batch: number of samples to generate.
+            generator: random source for the noise.
+
+        Returns:
+            The detached scalar generator loss (minus the mean score).
+
+        Raises:
+            RuntimeError: `configure_optimizer` was not called first.
+        """
+        if self.optimizer is None:
+            raise RuntimeError("call configure_optimizer() before train_step()")
+        params = list(self.net.parameters())
+        loss = -score_fn(self.sample(batch, generator)).mean()
+        grads = torch.autograd.grad(loss, params)
+        for p, g in zip(params, grads):
+            p.grad = g
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()

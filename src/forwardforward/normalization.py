@@ -28,6 +28,25 @@ def rms_normalize(x: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
     return x / (rms + eps)
 
 
+def standardize(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Standardise each sample to mean 0 and standard deviation 1 over all its other axes.
+
+    Self-Contrastive FF standardises every input and every activity passed between layers this
+    way, per sample, for fully connected `(batch, features)` and conv `(batch, C, H, W)`
+    tensors alike. The standard deviation is the unbiased one (`torch.std`'s default).
+
+    Args:
+        x: `(batch, ...)` with at least 2 values per sample.
+        eps: added to the standard deviation, so a constant sample becomes all zeros.
+
+    Returns:
+        A tensor of the shape of `x`.
+    """
+    dims = tuple(range(1, x.dim()))
+    centred = x - x.mean(dim=dims, keepdim=True)
+    return centred / (centred.std(dim=dims, keepdim=True) + eps)
+
+
 class PeerNormalization(nn.Module):
     """Running mean activity per unit, and the peer-normalisation pull towards the layer mean.
 

@@ -137,9 +137,47 @@ def cosine_contrastive_loss(
     return torch.relu(similarity - margin).mean()
 
 
+def split_threshold_loss(
+    goodness_pos: torch.Tensor,
+    goodness_neg: torch.Tensor,
+    threshold_pos: float,
+    threshold_neg: float | None = None,
+    penalty: float = 0.0,
+) -> torch.Tensor:
+    """Compute the SCFF loss: softplus(theta+ - G_pos) + softplus(G_neg - theta-) + lambda G_pos.
+
+    From Chen et al. (2025), "Self-Contrastive Forward-Forward Algorithm": positives are pushed
+    above their own threshold theta+, negatives below a separate theta-, and a small penalty
+    lambda on the positive goodness stops it from growing without bound once it has cleared
+    theta+. Every term is a mean over all its elements, so per-location goodness of shape
+    `(batch, height, width)` is averaged over samples and locations alike.
+
+    Args:
+        goodness_pos: `(batch, ...)` goodness of positive pairs (non-negative).
+        goodness_neg: `(batch_neg, ...)` goodness of negative pairs.
+        threshold_pos: theta+.
+        threshold_neg: theta-; None uses theta+ (the plain FF loss plus the penalty).
+        penalty: lambda, the weight of the mean positive goodness; must not be negative.
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: a negative penalty.
+    """
+    if penalty < 0:
+        raise ValueError(f"penalty must not be negative, got {penalty}")
+    theta_neg = threshold_pos if threshold_neg is None else threshold_neg
+    loss = F.softplus(threshold_pos - goodness_pos).mean() + F.softplus(goodness_neg - theta_neg).mean()
+    if penalty:
+        loss = loss + penalty * goodness_pos.mean()
+    return loss
+
+
 OBJECTIVES: dict[str, ObjectiveFn] = {
     "threshold": threshold_loss,
     "symba": symba_loss,
+    "split_threshold": split_threshold_loss,
 }
 
 

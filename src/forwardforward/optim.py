@@ -82,12 +82,12 @@ class OptimizerConfig:
     """Settings of one layer's optimizer.
 
     Attributes:
-        name: `smoothed_sgd` (Hinton's Matlab rule), `sgd` (PyTorch SGD with momentum) or
-            `adam`.
+        name: `smoothed_sgd` (Hinton's Matlab rule), `sgd` (PyTorch SGD with momentum),
+            `adam` or `adamw` (Adam with decoupled weight decay).
         lr: learning rate before the schedule's gain.
         momentum: smoothing of `smoothed_sgd`, momentum of `sgd`, beta1 of `adam`.
         weight_decay: weight cost on weight matrices (never on biases); decoupled for
-            `smoothed_sgd`, coupled (added to the gradient) for `sgd` and `adam`.
+            `smoothed_sgd` and `adamw`, coupled (added to the gradient) for `sgd` and `adam`.
     """
 
     name: str = "smoothed_sgd"
@@ -96,7 +96,7 @@ class OptimizerConfig:
     weight_decay: float = 0.002
 
 
-OPTIMIZERS = ("smoothed_sgd", "sgd", "adam")
+OPTIMIZERS = ("smoothed_sgd", "sgd", "adam", "adamw")
 
 
 def build_optimizer(module: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
@@ -127,4 +127,6 @@ def build_optimizer(module: nn.Module, config: OptimizerConfig) -> torch.optim.O
         groups.append({"params": vectors, "weight_decay": 0.0})
     if config.name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.name == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
     return torch.optim.Adam(groups, lr=config.lr, betas=(config.momentum, 0.999))

@@ -113,7 +113,7 @@ def gain_schedule(lr_schedule: str, total_epochs: int, steps_per_epoch: int) -> 
 def build_optimizer(config: OptimizerConfig, gain: Schedule | None = None) -> optax.GradientTransformation:
     """Create the Optax optimizer of one layer from the backend-neutral settings.
 
-    `smoothed_sgd` is Hinton's rule (decoupled weight cost); `sgd` and `adam` add the weight
+    `smoothed_sgd` is Hinton's rule and `adamw` is Adam, both with decoupled weight cost; `sgd` and `adam` add the weight
     decay to the gradient first, as `torch.optim.SGD` and `torch.optim.Adam` do. Either way the
     decay reaches weight matrices only, never biases.
 
@@ -134,6 +134,10 @@ def build_optimizer(config: OptimizerConfig, gain: Schedule | None = None) -> op
     if config.name == "smoothed_sgd":
         return smoothed_sgd(learning_rate, smoothing=config.momentum, weight_cost=config.weight_decay)
     decay = optax.add_decayed_weights(config.weight_decay, mask=_is_matrix)
+    if config.name == "adamw":
+        # Decoupled decay, as torch.optim.AdamW: p <- p - lr * (adam direction + decay * p).
+        adam = optax.scale_by_adam(b1=config.momentum, b2=0.999, eps=1e-8)
+        return optax.chain(adam, decay, optax.scale_by_learning_rate(learning_rate))
     if config.name == "sgd":
         direction = optax.trace(decay=config.momentum, nesterov=False)
     else:

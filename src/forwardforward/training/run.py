@@ -137,6 +137,30 @@ def make_trainer(config, data: TrainingData, device: torch.device):
     return Trainer(config, data, device)
 
 
+# Variants with a trainer of their own: the module and function that load the data and build
+# it, imported only when a run uses that variant.
+VARIANT_TRAINERS = {
+    "scff": ("forwardforward.variants.scff_trainer", "build_scff_trainer"),
+}
+
+
+def _trainer_for_run(config, data_dir: str | None, torch_device: torch.device, device: str | None):
+    """Load a run's data and build its trainer; variants in `VARIANT_TRAINERS` load their own data.
+
+    Raises:
+        UsageError: an invalid setting or data folder.
+        DataError: missing or corrupt data.
+    """
+    variant = getattr(config, "variant", "ff")
+    if variant in VARIANT_TRAINERS:
+        import importlib
+
+        module_name, function_name = VARIANT_TRAINERS[variant]
+        return getattr(importlib.import_module(module_name), function_name)(config, data_dir, torch_device)
+    data = load_training_data(config, data_dir, torch_device)
+    return build_trainer(config, data, torch_device, device)
+
+
 def read_run_config(run_dir: Path) -> RunConfig:
     """Read the resolved configuration of a run directory.
 
@@ -260,9 +284,8 @@ def train(
     if tensorboard:
         summary_writer_class()  # fails before any file is written when tensorboard is missing
     torch_device = _data_device(config, device)
-    data = load_training_data(config, data_dir, torch_device)
     # Creating the trainer validates the settings before any file is written.
-    trainer = build_trainer(config, data, torch_device, device)
+    trainer = _trainer_for_run(config, data_dir, torch_device, device)
     if resume is None:
         run_dir = _prepare_new_run(
             config, Path(out_dir) if out_dir is not None else None, torch_device, resolve_data_dir(data_dir),
@@ -338,7 +361,8 @@ def format_epoch(record: dict) -> str:
     losses = [v for k, v in record.items() if k.endswith("/loss") and k.startswith(("layer", "group"))]
     if losses:
         parts.append("loss " + " ".join(f"{v:.4f}" for v in losses))
-    for key in ("valid/error_goodness", "valid/error_softmax", "test/error_goodness", "test/error_softmax"):
+    for key in ("valid/error_goodness", "valid/error_softmax", "valid/error_probe",
+                "test/error_goodness", "test/error_softmax", "test/error_probe"):
         if key in record:
             parts.append(f"{key} {record[key]:.2f} %")
     parts.append(f"{record['epoch_time_s']:.1f} s, {record['samples_per_s']:.0f} samples/s")
@@ -360,7 +384,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | None = None, device: str |
     data_dir = data_dir if data_dir is not None else recorded_data_dir(run_dir)
     torch_device = _data_device(config, device)
     state = load_checkpoint(run_dir / CHECKPOINT_FILE, map_location=torch_device)
-    data = load_training_data(config, data_dir, torch_device)
-    trainer = build_trainer(config, data, torch_device, device)
+    trainer = _trainer_for_run(config, data_dir, torch_device, device)
     trainer.load_state_dict(state)
     return {"epoch": trainer.epoch, **trainer.evaluate()}

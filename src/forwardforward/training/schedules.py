@@ -21,6 +21,24 @@ def hinton_gain(epoch: int, total_epochs: int) -> float:
     return (1.0 + 2.0 * (total_epochs - epoch)) / total_epochs
 
 
+def exponential_gain(step: int, decay: float, every: int) -> float:
+    """Gain `decay ** (step // every)`: a step decay by `decay` after every `every` steps.
+
+    Self-Contrastive FF decays each layer's learning rate this way, counting that layer's own
+    minibatches, with its own `decay` and `every`.
+
+    Raises:
+        UsageError: a negative step, `decay` outside (0, 1], or `every` below 1.
+    """
+    if step < 0:
+        raise UsageError(f"step must not be negative, got {step}")
+    if not 0.0 < decay <= 1.0:
+        raise UsageError(f"the learning-rate decay must be in (0, 1], got {decay}")
+    if every < 1:
+        raise UsageError(f"the decay interval must be at least 1 step, got {every}")
+    return decay ** (step // every)
+
+
 def lr_gain(schedule: str, epoch: int, total_epochs: int) -> float:
     """Gain of the named schedule at 1-based `epoch`.
 

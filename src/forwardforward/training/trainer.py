@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..config import RunConfig
@@ -16,7 +17,13 @@ from ..errors import TrainingError, UsageError
 from ..architectures import build_ff_network
 from ..data.augment import jitter_images
 from ..labels import overlay_labels
-from ..negatives import hard_wrong_labels, hybrid_images, random_wrong_labels
+from ..negatives import (
+    AdversarialNegativeGenerator,
+    corrupt_images,
+    hard_wrong_labels,
+    hybrid_images,
+    random_wrong_labels,
+)
 from ..network import FFNetwork
 from ..readout import LinearReadout
 from .evaluation import evaluate_split
@@ -111,6 +118,18 @@ class Trainer:
         thresholds = [block.threshold for block in self.network.blocks]
         self.histograms = GoodnessHistograms(thresholds, device) if min(thresholds) > 0 else None
         self.jitter_generator = torch.Generator(device=device).manual_seed(config.train.seed + 3)
+        self.negative_images: AdversarialNegativeGenerator | None = None
+        negatives = config.negatives
+        if negatives.kind == "corrupt" and (negatives.mask_fraction >= 1 or data.image_shape is None):
+            raise UsageError(
+                "corrupt negatives need negatives.mask_fraction below 1 and a data set with a known image "
+                f"shape; got mask_fraction={negatives.mask_fraction}, image shape {data.image_shape}"
+            )
+        if negatives.kind == "adversarial":
+            self.negative_images = AdversarialNegativeGenerator(
+                data.train_images.shape[1], negatives.latent_dim, negatives.generator_hidden
+            ).to(device)
+            self.negative_images.configure_optimizer(negatives.generator_lr)
         self.epoch = 0  # completed epochs
 
     def build_network(self) -> FFNetwork:
@@ -173,6 +192,35 @@ class Trainer:
             goodness = self.network.goodness_per_label(images)  # (batch, blocks, classes)
             scores = goodness[:, self.config.train.skip_first :].sum(dim=1)
         return hard_wrong_labels(scores, labels, self.negatives_generator, negatives.temperature)
+
+    def _negative_inputs(
+        self, images: torch.Tensor, labels: torch.Tensor, readout_logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Return the `(batch, features)` negative inputs, label overlay included."""
+        classes, strength = self.data.num_classes, self.network.label_strength
+        negatives = self.config.negatives
+        if negatives.kind == "corrupt":
+            corrupted = corrupt_images(
+                images, self.data.image_shape, negatives.noise_std, negatives.mask_fraction,
+                negatives.max_shift, self.negatives_generator,
+            )
+            return overlay_labels(corrupted, labels, classes, strength)
+        if negatives.kind == "adversarial":
+            # One generator step towards what the network now accepts, then a fresh sample.
+            def score(generated: torch.Tensor) -> torch.Tensor:
+                activities = self.network.activities(overlay_labels(generated, labels, classes, strength))
+                return sum(
+                    F.logsigmoid(block.goodness(a) - block.threshold)
+                    for block, a in zip(self.network.blocks, activities)
+                )
+
+            self.negative_images.train_step(score, images.shape[0], self.negatives_generator)
+            with torch.no_grad():
+                generated = self.negative_images.sample(images.shape[0], self.negatives_generator)
+            return overlay_labels(generated, labels, classes, strength)
+        with torch.no_grad():
+            negative_labels = self._negative_labels(images, labels, readout_logits)
+        return overlay_labels(images, negative_labels, classes, strength)
 
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor, active: int | None) -> torch.Tensor:
         """Update every block (or only `active`) and the read-out on one minibatch.
@@ -250,26 +298,24 @@ class Trainer:
             return self.network.activities(images)
         return self.network.neutral_activities(images)
 
-    @torch.no_grad()
     def positive_negative_inputs(
         self, images: torch.Tensor, labels: torch.Tensor, readout_logits: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Build the positive and negative inputs `(batch, features)` of one batch.
 
         Supervised: the image with its true label, and with a wrong label. Unsupervised
-        (`negatives.kind = "hybrid"`): the bare image, and a hybrid of two images.
+        (`negatives.kind = "hybrid"`): the bare image, and a hybrid of two images. The returned
+        tensors carry no graph; the `adversarial` kind trains its generator here first.
         """
         if self.unsupervised:
-            negatives = hybrid_images(
-                images, self.data.shape, self.config.negatives.blur_passes, self.negatives_generator
-            )
+            with torch.no_grad():
+                negatives = hybrid_images(
+                    images, self.data.shape, self.config.negatives.blur_passes, self.negatives_generator
+                )
             return images, negatives
         classes, strength = self.data.num_classes, self.network.label_strength
-        negative_labels = self._negative_labels(images, labels, readout_logits)
-        return (
-            overlay_labels(images, labels, classes, strength),
-            overlay_labels(images, negative_labels, classes, strength),
-        )
+        positives = overlay_labels(images, labels, classes, strength)
+        return positives, self._negative_inputs(images, labels, readout_logits).detach()
 
     # -- one epoch --------------------------------------------------------------------------
 
@@ -382,6 +428,10 @@ class Trainer:
             "shuffle_rng": self.shuffle_generator.get_state(),
             "negatives_rng": self.negatives_generator.get_state(),
             "jitter_rng": self.jitter_generator.get_state(),
+            "negative_images": None if self.negative_images is None else self.negative_images.state_dict(),
+            "negative_images_optimizer": (
+                None if self.negative_images is None else self.negative_images.optimizer.state_dict()
+            ),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -397,6 +447,9 @@ class Trainer:
             if self.readout is not None:
                 self.readout.load_state_dict(state["readout"])
                 self.readout.optimizer.load_state_dict(state["readout_optimizer"])
+            if self.negative_images is not None:
+                self.negative_images.load_state_dict(state["negative_images"])
+                self.negative_images.optimizer.load_state_dict(state["negative_images_optimizer"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
         self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
