@@ -236,7 +236,10 @@ def test_recipes_lists_shipped(run_cli):
 
     assert result.code == 0, result.err
     names = [line for line in result.out.splitlines() if line and not line.startswith(" ")]
-    assert names == ["hinton-matlab-mnist", "hinton-mnist-4x2000", "mnist-quick"]
+    assert names == [
+        "ff-negatives-mnist", "hinton-matlab-mnist", "hinton-mnist-4x2000", "mnist-quick",
+        "scff-cifar10", "scff-mnist", "scff-seqmnist",
+    ]
 
 
 def test_version_module_run(cli_command, cli_env):
