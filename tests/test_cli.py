@@ -242,6 +242,7 @@ def test_recipes_lists_shipped(run_cli):
             "hinton-mnist-jitter", "hinton-cifar10-2layer-maxssq"} <= set(names)
     assert {"ff-cnn-cifar10", "vff-cifar10", "vff-cifar10-backprop", "vff-fashion-mnist", "vff-mnist-fc",
             "vff-mnist-fc-backprop", "mnist-fast"} <= set(names)
+    assert {"ff-negatives-mnist", "scff-cifar10", "scff-mnist", "scff-seqmnist"} <= set(names)
 
 
 def test_version_module_run(cli_command, cli_env):
