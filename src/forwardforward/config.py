@@ -173,8 +173,8 @@ class TrainConfig:
         shuffle: reshuffle the training set every epoch.
         precision: `float32`, or `bfloat16` to run the matrix products of training and
             evaluation under bfloat16 autocast (goodness, normalisation and losses stay
-            float32). On `mnist-quick` it changed the test error by +0.10 (goodness) and
-            -0.03 (softmax) points, within one seed's noise (docs/results.md).
+            float32). On `hinton-matlab-mnist` it changed the test error by +0.06 (goodness)
+            and -0.02 (softmax) points (docs/results.md).
         compile: compile each block's layer-local loss with `torch.compile`.
         backend: `torch`, or `jax` for the JAX backend (needs `forwardforward[jax]`; the
             simultaneous schedule only).
