@@ -1,13 +1,14 @@
 """Measure peak training memory against depth: FF against backprop on the same network.
 
 Each (method, depth) runs in a fresh subprocess. The network is `depth` fully connected ReLU
-layers of `--width` units on 784 inputs, with RMS normalisation between layers.
+layers of `--width` units on 784 inputs, RMS-normalised input (FF also normalises between layers).
 
 - `ff`: the real `Trainer` with random wrong-label negatives and no read-out, so a step keeps
   only one block's activations and gradients alive at a time.
-- `backprop`: the same layers plus a linear softmax layer, trained end to end with
-  cross-entropy and the same optimizer rule (`smoothed_sgd`), so every layer's activations
-  and gradients are alive at once.
+- `backprop`: the library's backprop baseline (`forwardforward.baselines.BackpropNetwork`) of
+  the same layers plus a linear softmax layer, trained end to end with cross-entropy and the
+  same optimizer rule (`smoothed_sgd`), so every layer's activations and gradients are alive
+  at once.
 
 What is measured: the model's own state (weights and optimizer buffers) is the same for both
 methods and is reported apart as `state_mb`. `working_mb` is the memory a training step needs
@@ -31,10 +32,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from forwardforward.baselines import BackpropNetwork
 from forwardforward.config import load_config
-from forwardforward.normalization import rms_normalize
 from forwardforward.optim import OptimizerConfig, build_optimizer
 from forwardforward.training.trainer import Trainer, TrainingData
 
@@ -77,7 +77,7 @@ class MemoryProbe:
         return _status_kib("VmHWM") * 1024 - self.baseline
 
 
-def _state_bytes(modules: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> int:
+def _state_bytes(modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer]) -> int:
     params = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
     buffers = sum(
         t.numel() * t.element_size()
@@ -108,26 +108,11 @@ def run_ff(depth: int, width: int, batch: int, steps: int, device: torch.device,
     return {"state": _state_bytes(blocks, [b.optimizer for b in blocks]), "working": working}
 
 
-class _BackpropMLP(nn.Module):
-    """The FF network's layers trained end to end: Linear, ReLU, RMS normalisation, then softmax."""
-
-    def __init__(self, depth: int, width: int) -> None:
-        super().__init__()
-        widths = [784] + [width] * depth
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.head = nn.Linear(width, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = rms_normalize(x)
-        for layer in self.layers:
-            h = rms_normalize(torch.relu(layer(h)))
-        return self.head(h)
-
-
 def run_backprop(depth: int, width: int, batch: int, steps: int, device: torch.device, seed: int) -> dict:
     """Train `steps` backprop batches after a warm-up one; return state and working memory in bytes."""
     torch.manual_seed(seed)
-    model = _BackpropMLP(depth, width).to(device)
+    config = load_config("hinton-matlab-mnist", [f"model.hidden=[{', '.join([str(width)] * depth)}]"])
+    model = BackpropNetwork.from_config(config.model, (1, 1, 784), 10).to(device)
     optimizer = build_optimizer(model, OptimizerConfig())
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(batch * (steps + 1), 784, generator=generator).to(device)
