@@ -162,7 +162,7 @@ class Trainer:
         return gain
 
     def autocast(self) -> torch.autocast:
-        """The autocast context of `train.precision`; a disabled one for float32.
+        """Return the autocast context of `train.precision`, disabled for float32.
 
         Inside one context autocast reuses each weight's bfloat16 copy. That is correct here
         because every pass of a batch uses the weights from before that batch's updates.
