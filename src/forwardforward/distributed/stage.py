@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ..labels import overlay_every_label, overlay_labels, overlay_neutral
 from ..negatives import hard_wrong_labels, random_wrong_labels
+from ..training.loop import epoch_order
 from ..training.trainer import Trainer
 from .comm import Communicator
 from .data_parallel import ReplicaSync
@@ -320,10 +321,7 @@ class PipelineStage:
         images, labels = trainer.data.train_images, trainer.data.train_labels
         n = images.shape[0]
         # Every rank draws the same permutation, so all agree on the batches without messages.
-        if train_cfg.shuffle:
-            order = torch.randperm(n, generator=trainer.shuffle_generator).to(trainer.device)
-        else:
-            order = torch.arange(n, device=trainer.device)
+        order = epoch_order(n, train_cfg.shuffle, trainer.shuffle_generator, trainer.device)
         num_batches = math.ceil(n / train_cfg.batch_size)
 
         self.network.train()

@@ -1,4 +1,4 @@
-"""One epoch of minibatches with a progress bar, shared by trainers other than the core's."""
+"""One epoch of minibatches with a progress bar, shared by every trainer of the library."""
 
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ from ..errors import TrainingError
 PROGRESS_EVERY = 50
 
 
-def check_finite(sums: torch.Tensor, epoch: int) -> None:
+def check_finite(sums: torch.Tensor | None, epoch: int) -> None:
     """Raise `TrainingError` when a summed loss or statistic is NaN or infinite."""
-    if not bool(torch.isfinite(sums).all()):
+    if sums is not None and not bool(torch.isfinite(sums).all()):
         raise TrainingError(
             f"a loss or goodness became NaN or infinite in epoch {epoch}; training stopped and "
             "the checkpoint of the last good epoch was kept. Lower optimizer.lr or check the data"
         )
+
+
+def _first_entry(sums: torch.Tensor, batches: int) -> float:
+    return sums[0].item() / batches
 
 
 def run_epoch(
@@ -33,6 +37,8 @@ def run_epoch(
     epoch: int,
     total_epochs: int,
     progress: bool = True,
+    num_batches: int | None = None,
+    progress_loss: Callable[[torch.Tensor, int], float] | None = None,
 ) -> tuple[torch.Tensor, int, float]:
     """Call `step` on every minibatch of `images[order]` and sum what it returns.
 
@@ -46,6 +52,10 @@ def run_epoch(
         epoch: 1-based epoch, for the progress bar and errors.
         total_epochs: for the progress bar.
         progress: show the progress bar.
+        num_batches: minibatches to run; by default all, `ceil(n / batch_size)`. A trainer
+            that drops a too-small last batch passes `n // batch_size`.
+        progress_loss: maps the running sums and the number of minibatches so far to the
+            loss shown in the progress bar; by default the first entry's mean.
 
     Returns:
         `(sums, num_batches, elapsed_s)`: the statistics summed over minibatches, the number of
@@ -55,7 +65,10 @@ def run_epoch(
         TrainingError: a statistic became NaN or infinite.
     """
     n = images.shape[0]
-    num_batches = math.ceil(n / batch_size)
+    if num_batches is None:
+        num_batches = math.ceil(n / batch_size)
+    if progress_loss is None:
+        progress_loss = _first_entry
     sums = None
     start = time.perf_counter()
     bar = tqdm(total=num_batches, desc=f"epoch {epoch}/{total_epochs}", unit="batch",
@@ -67,7 +80,7 @@ def run_epoch(
         if progress and ((b + 1) % PROGRESS_EVERY == 0 or b + 1 == num_batches):
             check_finite(sums, epoch)
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{sums[0].item() / (b + 1):.4f}",
+            bar.set_postfix(loss=f"{progress_loss(sums, b + 1):.4f}",
                             samples_s=f"{min(n, (b + 1) * batch_size) / elapsed:.0f}")
         bar.update(1)
     bar.close()

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..config import RunConfig
-from ..errors import TrainingError, UsageError
+from ..errors import UsageError
 from ..architectures import build_ff_network
 from ..data.augment import jitter_images
 from ..labels import overlay_labels
@@ -28,12 +24,10 @@ from ..network import FFNetwork
 from ..readout import LinearReadout
 from .evaluation import evaluate_split
 from .histograms import GoodnessHistograms
+from .loop import epoch_order, run_epoch
 from .schedules import lr_gain, set_gain
 
 logger = logging.getLogger(__name__)
-
-# How often (in batches) the progress bar reads the loss back from the device.
-_PROGRESS_EVERY = 50
 
 
 def resolve_device(name: str) -> torch.device:
@@ -333,38 +327,15 @@ class Trainer:
         active = self.active_layer(epoch)
         images, labels = self.data.train_images, self.data.train_labels
         n = images.shape[0]
-        if train_cfg.shuffle:
-            order = torch.randperm(n, generator=self.shuffle_generator).to(self.device)
-        else:
-            order = torch.arange(n, device=self.device)
-        num_batches = math.ceil(n / train_cfg.batch_size)
+        order = epoch_order(n, train_cfg.shuffle, self.shuffle_generator, self.device)
 
         self.network.train()
         if self.histograms is not None:
             self.histograms.reset()
-        sums = None
-        start = time.perf_counter()
-        bar = tqdm(
-            total=num_batches, desc=f"epoch {epoch}/{self.total_epochs}", unit="batch",
-            disable=not progress, leave=False, dynamic_ncols=True,
+        sums, num_batches, elapsed = run_epoch(
+            lambda x, y: self.train_batch(x, y, active), images, labels, train_cfg.batch_size, order,
+            epoch, self.total_epochs, progress, progress_loss=self.progress_loss,
         )
-        for b in range(num_batches):
-            index = order[b * train_cfg.batch_size : (b + 1) * train_cfg.batch_size]
-            values = self.train_batch(images[index], labels[index], active)
-            sums = values if sums is None else sums + values
-            if progress and ((b + 1) % _PROGRESS_EVERY == 0 or b + 1 == num_batches):
-                self._check_finite(sums, epoch)
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(
-                    loss=f"{self.progress_loss(sums, b + 1):.4f}",
-                    samples_s=f"{min(n, (b + 1) * train_cfg.batch_size) / elapsed:.0f}",
-                )
-            bar.update(1)
-        bar.close()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        elapsed = time.perf_counter() - start
-        self._check_finite(sums, epoch)
 
         record: dict = {"epoch": epoch, "lr_gain": gain}
         if active is not None:
@@ -393,13 +364,6 @@ class Trainer:
             record["train/readout_loss"] = means[-2]
             record["train/error_softmax"] = 100.0 * sums[-1].item() / n
         return record
-
-    def _check_finite(self, sums: torch.Tensor, epoch: int) -> None:
-        if not bool(torch.isfinite(sums).all()):
-            raise TrainingError(
-                f"a loss or goodness became NaN or infinite in epoch {epoch}; training stopped and "
-                "the checkpoint of the last good epoch was kept. Lower optimizer.lr or check the data"
-            )
 
     def evaluate(self) -> dict:
         """Error rates in percent on every evaluation split, with keys like `test/error_goodness`."""

@@ -8,26 +8,24 @@ config file, metrics log, atomic checkpoints, resume and CLI as an FF run.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..data import load_dataset
 from ..data.augment import random_flip, random_shift
-from ..errors import TrainingError, UsageError
+from ..errors import UsageError
 from ..negatives import self_contrastive_pairs
 from ..normalization import standardize
 from ..optim import OptimizerConfig
+from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import exponential_gain, set_gain
 from .scff import SCFFNetwork, build_conv_blocks, build_mlp_blocks
 from .scff_config import SCFFRunConfig
 from .scff_probe import extract_features, probe_error, train_probe
 from .scff_recurrent import BidirectionalSCFF
 
-_PROGRESS_EVERY = 50
 
 
 @dataclass
@@ -212,28 +210,15 @@ class SCFFTrainer:
         active = self.active_layer(epoch)
         images = self.data.train_images
         n = images.shape[0]
-        order = torch.randperm(n, generator=self.shuffle_generator).to(self.device)
+        order = epoch_order(n, True, self.shuffle_generator, self.device)
         # A last batch too small for distinct partners is dropped.
         num_batches = n // batch_size if n % batch_size <= self.config.model.num_negatives else math.ceil(n / batch_size)
         self.network.train()
-        sums = None
-        start = time.perf_counter()
-        bar = tqdm(total=num_batches, desc=f"epoch {epoch}/{self.total_epochs}", unit="batch",
-                   disable=not progress, leave=False, dynamic_ncols=True)
-        for b in range(num_batches):
-            values = self.train_batch(images[order[b * batch_size : (b + 1) * batch_size]], active)
-            sums = values if sums is None else sums + values
-            if progress and ((b + 1) % _PROGRESS_EVERY == 0 or b + 1 == num_batches):
-                self._check_finite(sums, epoch)
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(loss=f"{(sums[::3].sum() / (b + 1)).item():.4f}",
-                                samples_s=f"{min(n, (b + 1) * batch_size) / elapsed:.0f}")
-            bar.update(1)
-        bar.close()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        elapsed = time.perf_counter() - start
-        self._check_finite(sums, epoch)
+        sums, num_batches, elapsed = run_epoch(
+            lambda x, _: self.train_batch(x, active), images, self.data.train_labels, batch_size, order,
+            epoch, self.total_epochs, progress, num_batches=num_batches,
+            progress_loss=lambda sums, batches: sums[::3].sum().item() / batches,
+        )
         means = (sums / max(1, num_batches)).tolist()
         record: dict = {"epoch": epoch}
         if active is not None:
@@ -249,13 +234,6 @@ class SCFFTrainer:
         record["samples_per_s"] = n / elapsed
         self.epoch = epoch
         return record
-
-    def _check_finite(self, sums: torch.Tensor | None, epoch: int) -> None:
-        if sums is not None and not bool(torch.isfinite(sums).all()):
-            raise TrainingError(
-                f"a loss or goodness became NaN or infinite in epoch {epoch}; training stopped and the "
-                "checkpoint of the last good epoch was kept. Lower optimizer.lr or check the data"
-            )
 
     # -- evaluation -------------------------------------------------------------------------
 
