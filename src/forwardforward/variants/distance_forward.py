@@ -208,7 +208,6 @@ class DFTrainer:
         torch.manual_seed(config.train.seed)
         self.network = DFNetwork(config.model, _input_shape(config.model, data), data.num_classes).to(device)
         self.optimizer = build_optimizer(self.network, config.optimizer)
-        self.block_parameters = [p for p in self.network.blocks.parameters() if p.requires_grad]
         self.shuffle_generator = torch.Generator().manual_seed(config.train.seed + 1)
         self.negatives_generator = torch.Generator(device=device).manual_seed(config.train.seed + 2)
         self.jitter_generator = torch.Generator(device=device).manual_seed(config.train.seed + 3)
@@ -219,65 +218,60 @@ class DFTrainer:
         """Number of epochs of the run."""
         return self.config.train.epochs
 
-    def layer_losses(self, images: torch.Tensor, labels: torch.Tensor):
-        """Run the blocks on a batch and compute each layer's margin loss.
+    def accumulate_gradients(self, images: torch.Tensor, labels: torch.Tensor,
+                             loss_weights: list[float] | None = None) -> torch.Tensor:
+        """Run the blocks on a batch and accumulate every parameter's gradient, layer by layer.
 
-        Each block reads a detached copy of the layer below's output: `inputs[l]` is that
-        leaf, so a layer's own loss never reaches the layers below it.
+        Each block reads a detached copy of the layer below's output, so a layer's own loss
+        never reaches the layers below it. Each layer's backward pass runs as soon as its loss
+        is known, which frees its graph early: greedy keeps one layer's graph alive at a time,
+        DF-O and DF-R two (the layer below waits for the signal of the layer above).
+
+        Args:
+            images: `(batch, C * H * W)` images.
+            labels: `(batch,)` classes.
+            loss_weights: a factor per layer on its loss (all 1 when None); a 0 silences a
+                layer, which shows where its learning signal goes.
 
         Returns:
-            `(losses, stats, outputs, inputs, representations)`: per layer the scalar loss, a
-            `(3,)` detached tensor of loss, mean positive and mean negative goodness, the block
-            output, the block's input leaf and the `(batch, D)` representation.
+            `(layers, 3)` detached values: per layer its loss, mean positive and mean negative
+            goodness.
         """
         model = self.config.model
-        overlap = model.collaboration == "overlap"
+        collaboration = model.collaboration
+        blocks, heads = self.network.blocks, self.network.centroids
+        weights = loss_weights if loss_weights is not None else [1.0] * len(blocks)
         h = self.network.prepare(images)
-        losses, stats, outputs, inputs, representations = [], [], [], [], []
-        for index, (block, centroids) in enumerate(zip(self.network.blocks, self.network.centroids)):
+        stats = []
+        below = None  # DF-O: the output of the layer below; DF-R: its representation
+        for index, (block, centroids) in enumerate(zip(blocks, heads)):
             # Layer-local training: the graph is cut here. DF-O keeps the leaf's gradient so
             # that it can be sent one layer further down.
-            leaf = h.detach().requires_grad_(overlap and index > 0)
+            leaf = h.detach().requires_grad_(collaboration == "overlap" and index > 0)
             out = block(leaf)
             z = block.representation(out)
+            if collaboration == "feedback":
+                z.retain_grad()
             goodness = centroids(z)
             mask = negative_mask(goodness, labels, model.negatives, model.num_negatives, self.negatives_generator)
             loss = n_pair_margin_loss(goodness, labels, mask, model.margin, model.loss, model.scale)
             centroids.update(z.detach(), labels)
+            (weights[index] * loss).backward(retain_graph=collaboration != "greedy")
+            if below is not None and collaboration == "overlap":
+                # DF-O: this layer's loss, as the gradient at its input, continues through the
+                # layer below into that layer's parameters only: the block (l - 1, l) stops there.
+                torch.autograd.backward(below, leaf.grad, inputs=list(blocks[index - 1].parameters()))
+            elif below is not None:
+                # DF-R: this layer's error at its representation, projected down by fixed random
+                # weights, becomes an extra gradient of the layer below's representation.
+                signal = model.feedback_strength * z.grad @ self.network.feedback(index - 1).T
+                torch.autograd.backward(below, signal, inputs=list(blocks[index - 1].parameters()))
+            below = out if collaboration == "overlap" else z if collaboration == "feedback" else None
             positive = goodness.detach().gather(1, labels.view(-1, 1)).mean()
             negative = (goodness.detach() * mask).sum() / mask.sum()
-            losses.append(loss)
             stats.append(torch.stack([loss.detach(), positive, negative]))
-            outputs.append(out)
-            inputs.append(leaf)
-            representations.append(z)
             h = out
-        return losses, stats, outputs, inputs, representations
-
-    def _backward(self, losses, outputs, inputs, representations) -> None:
-        """Accumulate every parameter's gradient under the configured layer collaboration."""
-        model = self.config.model
-        total = torch.stack(losses).sum()
-        if model.collaboration == "greedy":
-            total.backward()
-            return
-        if model.collaboration == "feedback":
-            for z in representations:
-                z.retain_grad()
-        total.backward(retain_graph=True)
-        if model.collaboration == "overlap":
-            # DF-O: layer l's loss, as the gradient at layer l's input, continues through
-            # layer l - 1 into its parameters only, and stops at that block's input.
-            tensors = [outputs[l - 1] for l in range(1, len(outputs))]
-            grads = [inputs[l].grad for l in range(1, len(outputs))]
-        else:
-            # DF-R: layer l + 1's error at its representation, projected down by fixed random
-            # weights, is added to layer l's representation gradient.
-            tensors = representations[:-1]
-            grads = [model.feedback_strength * representations[l + 1].grad @ self.network.feedback(l).T
-                     for l in range(len(representations) - 1)]
-        if tensors:
-            torch.autograd.backward(tensors, grads, inputs=self.block_parameters)
+        return torch.stack(stats)
 
     def train_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Update every layer and centroid on one minibatch.
@@ -288,11 +282,9 @@ class DFTrainer:
         """
         if self.config.data.jitter:
             images = jitter_images(images, self.data.image_shape, self.config.data.jitter, self.jitter_generator)
-        losses, stats, outputs, inputs, representations = self.layer_losses(images, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        self._backward(losses, outputs, inputs, representations)
+        layer_stats = self.accumulate_gradients(images, labels)  # (layers, 3)
         self.optimizer.step()
-        layer_stats = torch.stack(stats)  # (layers, 3)
         return torch.cat([layer_stats[:, 0].sum().view(1), layer_stats.flatten()])
 
     def train_epoch(self, progress: bool = True) -> dict:
