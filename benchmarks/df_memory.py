@@ -9,8 +9,9 @@ for the MNIST recipes, 3 x 32 x 32 for CIFAR-10), with the recipe's network and 
   linear softmax layer trained end to end with cross-entropy.
 
 `working_mb` is the memory a training step needs on top of the weights and optimizer state,
-measured as in `benchmarks.memory_vs_depth` (the rise of the process's peak resident set on
-CPU, of `torch.cuda.max_memory_allocated` on CUDA, over the level after a warm-up step).
+measured as in `benchmarks.memory_vs_depth`. On CPU it is the rise of the process's peak
+resident set over its level after a warm-up step, and on CUDA the rise of
+`torch.cuda.max_memory_allocated`.
 `state_mb` (weights, centroids, feedback weights and Adam buffers) is reported apart.
 
 NOTE: every collaboration here builds the whole forward graph of a batch before its backward

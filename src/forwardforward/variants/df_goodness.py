@@ -1,7 +1,7 @@
 """Centroid goodness and the goodness-based N-pair margin loss of Distance-Forward.
 
-Distance-Forward (Wu et al. 2024, arXiv 2408.14925) reads Forward-Forward as metric learning:
-every layer keeps one centroid per class, the goodness of a sample for a class is the negative
+Distance-Forward (Wu et al. 2024, arXiv 2408.14925) reads Forward-Forward as metric learning.
+Every layer keeps one centroid per class. The goodness of a sample for a class is the negative
 distance between the sample's representation and that class's centroid, and a margin loss
 makes the sample's own class the best by a margin. The formulas below are ours (the paper's
 equations were not available); docs/algorithms.md states them and where they may differ.

@@ -1,7 +1,7 @@
 """Distance-Forward: Forward-Forward as centroid metric learning, for deep conv nets.
 
 After Wu et al. 2024, "Distance-Forward Learning" (arXiv 2408.14925). A recipe selects it
-with `variant = "df"`. Every layer keeps class centroids (`df_goodness.ClassCentroids`); the
+with `variant = "df"`. Every layer keeps class centroids (`df_goodness.ClassCentroids`). The
 goodness of a sample for a class is its negative distance to that class's centroid, and each
 layer minimises a goodness-based N-pair margin loss. `model.collaboration` chooses how layers
 share learning signals:
@@ -189,7 +189,7 @@ class DFTrainer:
     """Owns a `DFNetwork`, its optimizer and the random generators of a Distance-Forward run.
 
     Has the interface of the core `Trainer`, so `forwardforward.training.train` runs it. One
-    optimizer holds every parameter, because each gradient is already local by construction
+    optimizer contains every parameter, because each gradient is already local by construction
     (the graph is cut at each layer's input), and Adam's update is per parameter.
 
     Args:
@@ -224,8 +224,8 @@ class DFTrainer:
 
         Each block reads a detached copy of the layer below's output, so a layer's own loss
         never reaches the layers below it. Each layer's backward pass runs as soon as its loss
-        is known, which frees its graph early: greedy keeps one layer's graph alive at a time,
-        DF-O and DF-R two (the layer below waits for the signal of the layer above).
+        is known, which frees its graph early. Greedy training keeps one layer's graph alive at
+        a time, DF-O and DF-R two, because the layer below waits for the signal of the layer above.
 
         Args:
             images: `(batch, C * H * W)` images.
@@ -266,7 +266,10 @@ class DFTrainer:
                 # weights, becomes an extra gradient of the layer below's representation.
                 signal = model.feedback_strength * z.grad @ self.network.feedback(index - 1).T
                 torch.autograd.backward(below, signal, inputs=list(blocks[index - 1].parameters()))
-            below = out if collaboration == "overlap" else z if collaboration == "feedback" else None
+            if collaboration == "overlap":
+                below = out
+            elif collaboration == "feedback":
+                below = z
             positive = goodness.detach().gather(1, labels.view(-1, 1)).mean()
             negative = (goodness.detach() * mask).sum() / mask.sum()
             stats.append(torch.stack([loss.detach(), positive, negative]))
