@@ -223,3 +223,44 @@ def test_trainer_rejects_conv_without_image_shape():
     config = load_config("df-mnist")
     with pytest.raises(UsageError, match="image shape"):
         DFTrainer(config, fc_data(features=784), torch.device("cpu"))
+
+
+def reference_gradients(trainer, images, labels):
+    """Block gradients of DF-O or DF-R computed the slow way, from separate forward passes."""
+    model = trainer.config.model
+    network = trainer.network
+    blocks = list(network.blocks)
+
+    def layer_loss(index, z):
+        goodness = network.centroids[index](z)
+        mask = negative_mask(goodness, labels, "all", 1)
+        return n_pair_margin_loss(goodness, labels, mask, model.margin, model.loss, model.scale)
+
+    inputs = [images]
+    for block in blocks[:-1]:
+        inputs.append(block(inputs[-1]).detach())
+    total = 0.0
+    for index, block in enumerate(blocks):
+        if model.collaboration == "overlap" and index > 0:
+            # Block (index - 1, index): the loss through both layers, from the lower layer's input.
+            z = block.representation(block(blocks[index - 1](inputs[index - 1])))
+        else:
+            z = block.representation(block(inputs[index]))
+        total = total + layer_loss(index, z)
+        if index > 0 and model.collaboration == "feedback":
+            error = torch.autograd.grad(layer_loss(index, z), z)[0]
+            below = blocks[index - 1].representation(blocks[index - 1](inputs[index - 1]))
+            total = total + (below * (model.feedback_strength * error @ network.feedback(index - 1).T)).sum()
+    params = list(network.blocks.parameters())
+    return torch.autograd.grad(total, params)
+
+
+@pytest.mark.parametrize("collaboration", ["overlap", "feedback"])
+def test_collaboration_matches_slow_reference(collaboration):
+    trainer = fc_trainer(f"model.collaboration='{collaboration}'", "model.batch_norm=false")
+    images, labels = trainer.data.train_images[:10], trainer.data.train_labels[:10]
+    expected = reference_gradients(trainer, images, labels)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.accumulate_gradients(images, labels)
+    for param, grad in zip(trainer.network.blocks.parameters(), expected):
+        assert torch.allclose(param.grad, grad, atol=1e-6)
