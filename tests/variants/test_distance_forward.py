@@ -136,7 +136,8 @@ def test_running_mean_centroids_hand_computed():
 
 
 def test_greedy_layers_get_only_own_loss():
-    assert [n > 0 for n in layer_gradients(fc_trainer(), kept_layer=2)] == [False, False, True]
+    trainer = fc_trainer("model.collaboration='greedy'")
+    assert [n > 0 for n in layer_gradients(trainer, kept_layer=2)] == [False, False, True]
 
 
 def test_overlap_gradient_stops_at_block_input():
