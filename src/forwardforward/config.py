@@ -364,7 +364,10 @@ def _variant_from_dict(values: dict) -> Any:
 # Variants whose recipes have their own configuration class: `variant = NAME` in a recipe
 # hands the whole recipe to that module's `config_from_dict`. Imported on first use, because
 # the variant modules import this one.
-VARIANT_MODULES = {"vffnet": "forwardforward.variants.vffnet"}
+VARIANT_MODULES = {
+    "vffnet": "forwardforward.variants.vffnet",
+    "df": "forwardforward.variants.distance_forward",
+}
 
 
 def variant_module(name: str):

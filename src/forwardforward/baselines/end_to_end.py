@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.augment import jitter_images
 from ..errors import UsageError
 from ..optim import OptimizerConfig, build_optimizer
 from ..training.loop import epoch_order, run_epoch
@@ -62,9 +63,13 @@ class BackpropTrainer:
         optimizer: optimizer settings; the learning rate follows `train.lr_schedule`.
         train: epochs, batch size, schedule, seed and evaluation settings.
         device: where model and data live.
+        jitter: shift each training image by up to this many pixels in each direction, drawn
+            anew for every batch (`data.jitter`); 0 disables it.
+        image_shape: `(C, H, W)` of one image, needed when `jitter` is positive.
 
     Raises:
-        UsageError: a greedy schedule, which has no meaning for end-to-end training.
+        UsageError: a greedy schedule, which has no meaning for end-to-end training, or a
+            positive `jitter` without `image_shape`.
     """
 
     def __init__(
@@ -74,6 +79,8 @@ class BackpropTrainer:
         optimizer: OptimizerConfig,
         train: TrainConfig,
         device: torch.device,
+        jitter: int = 0,
+        image_shape: tuple[int, int, int] | None = None,
     ) -> None:
         if train.schedule != "simultaneous":
             raise UsageError(
@@ -85,7 +92,12 @@ class BackpropTrainer:
         self.optimizer_config = optimizer
         self.device = device
         self.optimizer = build_optimizer(model, optimizer)
+        if jitter > 0 and image_shape is None:
+            raise UsageError(f"data.jitter = {jitter} needs images with a (C, H, W) shape; set data.jitter = 0")
+        self.jitter = jitter
+        self.image_shape = image_shape
         self.shuffle_generator = torch.Generator().manual_seed(train.seed + 1)
+        self.jitter_generator = torch.Generator(device=device).manual_seed(train.seed + 3)
         self.epoch = 0
 
     @property
@@ -94,6 +106,8 @@ class BackpropTrainer:
         return self.train_config.epochs
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.jitter:
+            images = jitter_images(images, self.image_shape, self.jitter, self.jitter_generator)
         logits = self.model(images)
         loss = F.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -150,6 +164,7 @@ class BackpropTrainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "shuffle_rng": self.shuffle_generator.get_state(),
+            "jitter_rng": self.jitter_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -164,4 +179,6 @@ class BackpropTrainer:
         except (KeyError, RuntimeError, ValueError) as exc:
             raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
         self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
+        if "jitter_rng" in state:  # checkpoints written before jitter support have none
+            self.jitter_generator.set_state(state["jitter_rng"].cpu())
         self.epoch = int(state["epoch"])
