@@ -3,8 +3,8 @@
 Each (method, steps) pair runs in a fresh subprocess on real MNIST batches, with the recipe
 `nca-mnist-selfclassify` (FF: layer-local losses at every step on detached states) or
 `nca-mnist-bptt` (the same rule with a per-cell read-out, backpropagated through all steps).
-After one warm-up batch, `--batches` batches are timed (`s_per_batch`, the median) and the rise
-of the peak memory over the memory after warm-up is recorded (`working_mb`), with the probe of
+After one warm-up batch, `--batches` batches are timed, and `s_per_batch` is their median.
+`working_mb` is the rise of the peak memory over the memory after warm-up, read by the probe of
 `benchmarks.memory_vs_depth` (VmHWM on CPU, the CUDA allocator's peak on a GPU).
 
 Usage: python -m benchmarks.nca_steps [--steps 2 4 8 16 32] [--batch 100] [--data-dir DIR]

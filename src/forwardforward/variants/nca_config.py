@@ -1,9 +1,9 @@
 """Run configuration of the neural cellular automaton (NCA) that classifies MNIST digits.
 
 A recipe selects it with `variant = "nca"`. `trainer = "ff"` trains the update rule with
-layer-local Forward-Forward losses at every step (no backprop through time); `trainer = "backprop"`
-trains the same rule with a per-cell linear read-out and cross-entropy, backpropagated through
-all steps. Values are checked when the configuration is built, and a bad one raises
+layer-local Forward-Forward losses at every step, with no backprop through time. `trainer =
+"backprop"` trains the same rule with a per-cell linear read-out and cross-entropy,
+backpropagated through all steps. Values are checked when the configuration is built, and a bad one raises
 `UsageError` naming the key.
 """
 
