@@ -192,6 +192,7 @@ class NCATrainer:
             step_cell_right += ((step_cells == truth) & alive).sum((1, 2, 3))
             live += alive.sum()
         n = images.shape[0]
+        live = live.clamp(min=1)  # a split whose digits have no live cell reports 0 % cell accuracy
         record = {
             f"error_{self.method}": 100.0 * wrong.item() / n,
             "cell_accuracy": 100.0 * cell_right.item() / live.item(),
