@@ -2,7 +2,8 @@
 
 Frame t shows a few test digits as grids: every live cell is coloured by the label it predicts
 from its own scores at step t (goodness for FF, log-probability for the baseline), empty cells
-stay white, and each panel's title gives the true label and the image-level prediction.
+stay white, and each panel's title gives the true label and the image-level prediction at that
+step.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def prediction_frames(
     try:
         from matplotlib import colormaps
         from matplotlib.figure import Figure
+        from matplotlib.patches import Patch
     except ImportError:
         raise UsageError("plotting needs matplotlib, which is not installed; install it with: "
                          "pip install 'forwardforward[plot]'") from None
@@ -83,7 +85,7 @@ def prediction_frames(
     for step in range(cell_labels.shape[0]):
         fig = Figure(figsize=(2.2 * columns, 2.4 * rows + 0.6), layout="constrained")
         fig.suptitle(f"{trainer.config.name}: per-cell predictions after step {step + 1} "
-                     f"(colour = predicted label)")
+                     f"(colour: the cell's own prediction; white: empty)")
         axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
         for index, ax in enumerate(axes):
             ax.set_axis_off()
@@ -93,7 +95,9 @@ def prediction_frames(
             live = alive[index]
             picture[live] = colors[cell_labels[step, index][live] % 10]
             ax.imshow(picture, interpolation="nearest")
-            ax.set_title(f"label {int(labels[index])}, image {int(image_labels[step, index])}", fontsize=9)
+            ax.set_title(f"true {int(labels[index])}, predicted {int(image_labels[step, index])}", fontsize=9)
+        handles = [Patch(color=colors[label], label=str(label)) for label in range(10)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=10, title="cell's predicted label")
         path = out / f"step{step + 1:02d}.png"
         fig.savefig(path, dpi=DPI)
         paths.append(path)
