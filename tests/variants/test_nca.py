@@ -177,3 +177,20 @@ def test_plot_writes_prediction_frames(synthetic_data_dir, tmp_path):
         assert frame.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = plot_run(run.run_dir, tmp_path / "again")
     assert "nca_frame_step3" in result.written
+
+
+def test_shared_belief_channels_hold_probabilities():
+    images, alive = _grids()
+    model = FFCellularAutomaton(10, (12, 6), share_belief=True)
+    assert model.grid.hidden_channels == 6 + 2
+    cells = live_indices(alive)
+    state = model.grid.initial_state(images, alive, torch.arange(4))
+    acts = model.activities(model.grid.cell_features(state, cells))
+    hidden = model.next_hidden(acts)
+    assert hidden.shape == (cells.numel(), 8)
+    beliefs = hidden[:, 6:]
+    assert ((beliefs >= 0) & (beliefs <= 1)).all()
+    expected = torch.sigmoid(acts[0].square().sum(1) - model.blocks[0].threshold)
+    assert torch.allclose(beliefs[:, 0], expected)
+    result = model.trajectory(images, alive, steps=2, rate=1.0, generator=None)
+    assert result.scores.shape == (2, 4, 10)

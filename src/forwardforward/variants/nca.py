@@ -231,7 +231,7 @@ class FFCellularAutomaton(nn.Module):
 
     Block 1 reads the length-normalised perception features of a cell; each later block reads
     the length-normalised activity of the block before it. The last block's length-normalised
-    activity is the cell's next hidden state.
+    activity (see `next_hidden`) is the cell's next hidden state.
 
     Args:
         num_classes: label channels of the state.
@@ -242,6 +242,10 @@ class FFCellularAutomaton(nn.Module):
         symba_alpha: scale of the SymBa objective.
         threshold: theta of the threshold objective; None uses the goodness's default.
         skip_first: blocks left out of the goodness used for prediction.
+        share_belief: append to the hidden channels each block's `sigmoid(goodness - threshold)`
+            for the cell, its FF probability that the cell's input is positive. The length
+            normalisation of the written activity removes the goodness, so without these
+            channels a cell cannot read how well its neighbours match the label.
 
     Raises:
         UsageError: no block, a non-positive width, or `skip_first` that leaves no block.
@@ -257,6 +261,7 @@ class FFCellularAutomaton(nn.Module):
         symba_alpha: float = 4.0,
         threshold: float | None = None,
         skip_first: int = 0,
+        share_belief: bool = False,
     ) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
@@ -265,7 +270,9 @@ class FFCellularAutomaton(nn.Module):
             raise UsageError(f"skip_first = {skip_first} leaves none of the {len(hidden)} blocks for prediction")
         self.num_classes = num_classes
         self.skip_first = skip_first
-        self.grid = CellGrid(num_classes, hidden[-1], label_strength)
+        self.share_belief = share_belief
+        beliefs = len(hidden) if share_belief else 0
+        self.grid = CellGrid(num_classes, hidden[-1] + beliefs, label_strength)
         widths = (self.grid.in_features, *hidden)
         self.blocks = nn.ModuleList(
             FFLinear(widths[i], widths[i + 1], goodness=goodness, objective=objective, symba_alpha=symba_alpha,
@@ -281,6 +288,18 @@ class FFCellularAutomaton(nn.Module):
             out.append(h)
             x = rms_normalize(h)
         return out
+
+    def next_hidden(self, activities: list[torch.Tensor]) -> torch.Tensor:
+        """Build the `(cells, hidden_channels)` new hidden state from each block's activities.
+
+        The last block's length-normalised activity, followed by each block's
+        `sigmoid(goodness - threshold)` when `share_belief` is set.
+        """
+        hidden = rms_normalize(activities[-1])
+        if not self.share_belief:
+            return hidden
+        beliefs = [torch.sigmoid(block.goodness(h) - block.threshold) for block, h in zip(self.blocks, activities)]
+        return torch.cat([hidden, torch.stack(beliefs, dim=1)], dim=1)  # (cells, units + blocks)
 
     def cell_goodness(self, activities: list[torch.Tensor]) -> torch.Tensor:
         """Sum the goodness `(cells,)` of the blocks used for prediction."""
@@ -313,15 +332,17 @@ class FFCellularAutomaton(nn.Module):
         x_neg = rms_normalize(self.grid.cell_features(state_neg, cells))
         height, width = mask.shape[1:]
         groups = cells // (height * width) if per_image else None  # (live,) grid of every cell
-        stats = []
+        stats, acts_pos, acts_neg = [], [], []
         for block in self.blocks:
             h_pos, h_neg, metrics = block.train_step(x_pos, x_neg, groups)
             stats.append(torch.stack([metrics["loss"], metrics["goodness_pos"], metrics["goodness_neg"]]))
+            acts_pos.append(h_pos)
+            acts_neg.append(h_neg)
             x_pos, x_neg = rms_normalize(h_pos), rms_normalize(h_neg)
         # The activities returned by train_step are detached, and so is the old state here, so
         # the next step's state carries no graph: this keeps the gradient from crossing steps.
-        next_pos = self.grid.write_hidden(state_pos.detach(), cells, x_pos, mask)
-        next_neg = self.grid.write_hidden(state_neg.detach(), cells, x_neg, mask)
+        next_pos = self.grid.write_hidden(state_pos.detach(), cells, self.next_hidden(acts_pos), mask)
+        next_neg = self.grid.write_hidden(state_neg.detach(), cells, self.next_hidden(acts_neg), mask)
         return next_pos, next_neg, torch.stack(stats)
 
     @torch.no_grad()
@@ -356,5 +377,5 @@ class FFCellularAutomaton(nn.Module):
             per_cell = per_cell.view(batch, self.num_classes, height, width)
             cell_scores.append(per_cell)
             scores.append(per_cell.sum(dim=(2, 3)))
-            state = self.grid.write_hidden(state, cells, rms_normalize(acts[-1]), mask)
+            state = self.grid.write_hidden(state, cells, self.next_hidden(acts), mask)
         return Trajectory(torch.stack(scores), torch.stack(cell_scores), alive)

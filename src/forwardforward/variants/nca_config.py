@@ -63,6 +63,8 @@ class NCAModelConfig:
         symba_alpha: scale of the SymBa objective.
         threshold: theta of the threshold objective; None uses the goodness's default.
         skip_first: FF only: blocks left out of the goodness used for prediction.
+        share_belief: FF only: append each block's `sigmoid(goodness - threshold)` of a cell to
+            its hidden channels, so that neighbours can read how well the cell matches the label.
     """
 
     hidden: tuple[int, ...] = (128, 32)
@@ -76,6 +78,7 @@ class NCAModelConfig:
     symba_alpha: float = 4.0
     threshold: float | None = None
     skip_first: int = 0
+    share_belief: bool = False
 
 
 @dataclass(frozen=True)

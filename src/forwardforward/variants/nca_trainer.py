@@ -50,7 +50,7 @@ class NCATrainer:
         if config.trainer == "ff":
             self.model: torch.nn.Module = FFCellularAutomaton(
                 data.num_classes, model.hidden, model.label_strength, model.goodness, model.objective,
-                model.symba_alpha, model.threshold, model.skip_first,
+                model.symba_alpha, model.threshold, model.skip_first, model.share_belief,
             )
             self.optimizers = [block.configure_optimizer(config.optimizer) for block in self.model.blocks]
         else:
