@@ -98,9 +98,12 @@ def test_ff_step_passes_no_gradient_across_steps():
     state_pos = model.grid.initial_state(images, alive, labels).requires_grad_(True)
     state_neg = model.grid.initial_state(images, alive, (labels + 1) % 10).requires_grad_(True)
     next_pos, next_neg, stats = model.train_step(state_pos, state_neg, cells, update_mask(alive, 1.0))
-    assert next_pos.grad_fn is None and not next_pos.requires_grad
-    assert next_neg.grad_fn is None and not next_neg.requires_grad
-    assert state_pos.grad is None and state_neg.grad is None  # the step's losses never reached its input
+    assert next_pos.grad_fn is None
+    assert not next_pos.requires_grad
+    assert next_neg.grad_fn is None
+    assert not next_neg.requires_grad
+    assert state_pos.grad is None  # the step's losses never reached its input
+    assert state_neg.grad is None
     assert stats.shape == (2, 3)
     # The hidden channels of updated cells changed, and empty cells stayed empty.
     assert not torch.equal(next_pos[:, 11:], state_pos.detach()[:, 11:])

@@ -1,9 +1,9 @@
 """Backprop-through-time baseline of the FF cellular automaton.
 
-The same perception (identity and Sobel filters), the same blocks (linear maps applied to every
-live cell, ReLU, length normalisation between blocks) and the same hidden-state update under a
-random mask, but no label channels: a per-cell linear read-out maps the new hidden state to
-class logits, and cross-entropy over the live cells of every step is backpropagated through all
+It has the same perception (identity and Sobel filters), the same blocks (linear maps applied
+to every live cell, ReLU, length normalisation between blocks) and the same hidden-state update
+under a random mask, but no label channels. A per-cell linear read-out maps the new hidden state
+to class logits. Cross-entropy over the live cells of every step is backpropagated through all
 steps, so training memory grows with the number of steps.
 """
 

@@ -3,11 +3,11 @@
 Every cell of a `(height, width)` grid has a state vector of C channels: one pixel channel,
 the candidate label's one-hot (label channels, held fixed, like the label at the top of
 Hinton's recurrent FF network) and hidden channels. At each step every live cell perceives its
-3 x 3 neighbourhood through fixed depthwise filters (identity, Sobel x, Sobel y: 3C features),
-the rule maps these features to new activities cell by cell (a 1x1 convolution is a linear map
-applied to every cell, so the live cells are gathered into one `(cells, features)` batch), and
-the last block's length-normalised activity becomes the cell's new hidden channels, under a
-random per-cell update mask. Cells outside the digit stay empty (all channels 0).
+3 x 3 neighbourhood through fixed depthwise filters (identity, Sobel x, Sobel y), which gives
+3C features. The rule maps these features to new activities cell by cell. A 1x1 convolution is
+a linear map applied to every cell, so the live cells are gathered into one `(cells, features)`
+batch. The last block's length-normalised activity becomes the cell's new hidden channels,
+under a random per-cell update mask. Cells outside the digit stay empty (all channels 0).
 
 FF training gives every block its layer-local loss at every step, on the live cells of a
 positive trajectory (the true label) and a negative one (a wrong label), and detaches the state

@@ -1,9 +1,9 @@
 """PNG frames of a cellular automaton's per-cell predictions over its steps.
 
-Frame t shows a few test digits as grids: every live cell is coloured by the label it predicts
-from its own scores at step t (goodness for FF, log-probability for the baseline), empty cells
-stay white, and each panel's title gives the true label and the image-level prediction at that
-step.
+Frame t shows a few test digits as grids. Every live cell is coloured by the label it predicts
+from its own scores at step t (goodness for FF, log-probability for the baseline), and empty
+cells stay white. Each panel's title gives the true label and the image-level prediction at
+that step.
 """
 
 from __future__ import annotations
