@@ -180,6 +180,7 @@ def test_plot_writes_prediction_frames(synthetic_data_dir, tmp_path):
         assert frame.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = plot_run(run.run_dir, tmp_path / "again")
     assert "nca_frame_step3" in result.written
+    assert main(["compare", str(run.run_dir)]) == 0
 
 
 def test_shared_belief_channels_hold_probabilities():
