@@ -36,8 +36,12 @@ def flatten_settings(values: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def planned_epochs(config: RunConfig) -> int:
-    """Epochs the run will have when finished: the greedy schedule runs `epochs` per layer."""
-    if config.train.schedule == "greedy":
+    """Epochs the run will have when finished: the greedy schedule runs `epochs` per layer.
+
+    Variants whose training settings have no `schedule` (such as the cellular automaton's) run
+    `train.epochs`.
+    """
+    if getattr(config.train, "schedule", None) == "greedy":
         return config.train.epochs * len(config.model.hidden)
     return config.train.epochs
 

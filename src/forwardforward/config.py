@@ -350,6 +350,7 @@ def _check_value(key: str, value: Any) -> None:
 # Each entry names the module and class of that configuration, imported only when needed.
 VARIANT_CONFIGS = {
     "scff": ("forwardforward.variants.scff_config", "SCFFRunConfig"),
+    "nca": ("forwardforward.variants.nca_config", "NCARunConfig"),
 }
 
 

@@ -101,7 +101,7 @@ class LocalBlock(nn.Module):
         return self.objective_fn(goodness_pos, goodness_neg, self.threshold)
 
     def local_loss(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor, groups: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Compute the block's loss on one positive and one negative batch.
 
@@ -112,6 +112,10 @@ class LocalBlock(nn.Module):
         Args:
             x_pos: `(batch, in_features)` positive inputs.
             x_neg: `(batch_neg, in_features)` negative inputs.
+            groups: optional `(batch,)` int64 sample index of every row, for inputs whose
+                rows are parts of samples (the cells of a grid). The objective then scores
+                each sample's mean goodness over its rows; `x_neg` must have the same rows
+                in the same groups. None scores every row on its own.
 
         Returns:
             `(loss, h_pos, h_neg, metrics)`: the scalar loss carrying the graph, the
@@ -124,6 +128,8 @@ class LocalBlock(nn.Module):
         h = torch.relu(z)
         g = self.goodness_fn(h)
         g_pos, g_neg = g[:batch], g[batch:]
+        if groups is not None:
+            g_pos, g_neg = group_mean(g_pos, groups), group_mean(g_neg, groups)
         loss = self.objective(g_pos, g_neg)
         total = loss
         if self.peer is not None and self.training:
@@ -137,9 +143,9 @@ class LocalBlock(nn.Module):
         return total, h[:batch].detach(), h[batch:].detach(), metrics
 
     def train_step(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor, groups: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Take one optimizer step on the layer-local loss.
+        """Take one optimizer step on the layer-local loss (`groups` as in `local_loss`).
 
         Returns:
             `(h_pos, h_neg, metrics)` as in `local_loss`; the activities were computed with
@@ -151,7 +157,7 @@ class LocalBlock(nn.Module):
         if self.optimizer is None:
             raise RuntimeError("call configure_optimizer() before train_step()")
         loss_fn = self.local_loss if self._compiled_loss is None else self._compiled_loss
-        total, h_pos, h_neg, metrics = loss_fn(x_pos, x_neg)
+        total, h_pos, h_neg, metrics = loss_fn(x_pos, x_neg) if groups is None else loss_fn(x_pos, x_neg, groups)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
@@ -171,6 +177,23 @@ class LocalBlock(nn.Module):
             **compile_kwargs: passed to `torch.compile` (for example `mode`).
         """
         self._compiled_loss = torch.compile(self.local_loss, **compile_kwargs)
+
+
+def group_mean(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Average `(rows,)` values over the rows of each group; returns `(max(groups) + 1,)`.
+
+    A group without rows gets 0.
+
+    Raises:
+        ValueError: `groups` does not have one entry per value.
+    """
+    if groups.shape != values.shape:
+        raise ValueError(f"groups needs one group index per row: got shape {tuple(groups.shape)} "
+                         f"for values of shape {tuple(values.shape)}")
+    count = int(groups.max()) + 1 if groups.numel() else 0
+    sums = values.new_zeros(count).index_add(0, groups, values)
+    sizes = values.new_zeros(count).index_add(0, groups, torch.ones_like(values))
+    return sums / sizes.clamp(min=1)
 
 
 class FFLinear(LocalBlock):

@@ -540,6 +540,11 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> PlotResu
     out.mkdir(parents=True, exist_ok=True)
 
     result = PlotResult()
+    if getattr(run.config, "variant", "ff") == "nca":
+        from .variants.nca_frames import FRAMES_DIR, write_prediction_frames
+
+        for index, path in enumerate(write_prediction_frames(run.run_dir, out / FRAMES_DIR)):
+            result.written[f"nca_frame_step{index + 1}"] = path
     for name, draw in FIGURE_FUNCTIONS.items():
         try:
             fig = draw(run)

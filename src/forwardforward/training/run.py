@@ -141,6 +141,7 @@ def make_trainer(config, data: TrainingData, device: torch.device):
 # it, imported only when a run uses that variant.
 VARIANT_TRAINERS = {
     "scff": ("forwardforward.variants.scff_trainer", "build_scff_trainer"),
+    "nca": ("forwardforward.variants.nca_trainer", "build_nca_trainer"),
 }
 
 

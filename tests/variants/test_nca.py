@@ -1,0 +1,200 @@
+"""Tests of the cellular automaton: perception, masks, locality across steps, runs and frames."""
+
+import json
+
+import pytest
+import torch
+
+from forwardforward.baselines.nca_bptt import BPTTCellularAutomaton
+from forwardforward.cli import main
+from forwardforward.config import config_from_dict, load_config
+from forwardforward.errors import UsageError
+from forwardforward.layers import group_mean
+from forwardforward.plotting import plot_run
+from forwardforward.training import train
+from forwardforward.variants.nca import (
+    FFCellularAutomaton,
+    alive_cells,
+    crop_center,
+    live_indices,
+    perceive,
+    perception_filters,
+    update_mask,
+)
+
+TINY = [
+    "data.train_limit=60", "data.eval_limit=20", "model.hidden=[12,6]", "train.steps=3",
+    "train.epochs=2", "train.samples_per_epoch=40", "train.batch_size=20", "train.eval_every=1",
+    "train.eval_batch_size=10", "train.device='cpu'",
+]
+
+
+def test_perception_matches_hand_computed_values():
+    # One channel, value = 10 * row + column on a 3 x 3 grid, zero beyond the border.
+    state = torch.tensor([[0.0, 1.0, 2.0], [10.0, 11.0, 12.0], [20.0, 21.0, 22.0]]).view(1, 1, 3, 3)
+    features = perceive(state)
+    assert features.shape == (1, 3, 3, 3)
+    identity, sobel_x, sobel_y = features[0, 0], features[0, 1], features[0, 2]
+    assert torch.equal(identity, state[0, 0])
+    # Centre: columns differ by 1 in each of the 3 rows (weights 1, 2, 1), divided by 8.
+    assert sobel_x[1, 1].item() == pytest.approx((1 * 2 + 2 * 2 + 1 * 2) / 8)
+    assert sobel_y[1, 1].item() == pytest.approx((1 * 20 + 2 * 20 + 1 * 20) / 8)
+    # Top-left corner: the padded zeros count. x: (1*1 + 2*11 ... ) right column minus zeros.
+    assert sobel_x[0, 0].item() == pytest.approx((2 * 1 + 1 * 11) / 8)
+    assert sobel_y[0, 0].item() == pytest.approx((2 * 10 + 1 * 11) / 8)
+
+
+def test_perception_filters_layout():
+    filters = perception_filters(2)
+    assert filters.shape == (6, 1, 3, 3)
+    assert torch.equal(filters[0], filters[3])  # identity of channel 0 and of channel 1
+    assert filters[1, 0, 1, 2].item() == pytest.approx(2 / 8)  # Sobel x: right neighbour
+    assert filters[2, 0, 2, 1].item() == pytest.approx(2 / 8)  # Sobel y: neighbour below
+    with pytest.raises(UsageError, match="at least one channel"):
+        perception_filters(0)
+
+
+def test_update_mask_rate_and_support():
+    alive = torch.zeros(20, 30, 30, dtype=torch.bool)
+    alive[:, 5:25, 5:25] = True
+    generator = torch.Generator().manual_seed(0)
+    mask = update_mask(alive, 0.3, generator)
+    rate = mask[alive].float().mean().item()
+    assert rate == pytest.approx(0.3, abs=0.01)  # 8,000 live cells: standard error 0.005
+    assert not mask[~alive].any()
+    assert update_mask(alive, 1.0, generator).equal(alive)
+
+
+def test_alive_cells_threshold_and_dilation():
+    images = torch.zeros(1, 1, 5, 5)
+    images[0, 0, 2, 2] = 0.5
+    assert alive_cells(images, 0.1).sum().item() == 1
+    assert alive_cells(images, 0.6).sum().item() == 0
+    assert alive_cells(images, 0.1, dilation=1).sum().item() == 9
+
+
+def test_crop_center_and_bad_crop():
+    images = torch.arange(2 * 28 * 28, dtype=torch.float32).view(2, 784)
+    grids = crop_center(images, (1, 28, 28), 20)
+    assert grids.shape == (2, 1, 20, 20)
+    assert grids[0, 0, 0, 0].item() == 4 * 28 + 4
+    with pytest.raises(UsageError, match="does not fit"):
+        crop_center(images, (1, 28, 28), 29)
+
+
+def _grids(batch=4, size=8):
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(batch, 1, size, size, generator=generator)
+    return images, alive_cells(images, 0.3)
+
+
+def test_ff_step_passes_no_gradient_across_steps():
+    images, alive = _grids()
+    model = FFCellularAutomaton(10, (12, 6))
+    for block in model.blocks:
+        block.configure_optimizer(load_config("nca-mnist-selfclassify").optimizer)
+    cells = live_indices(alive)
+    labels = torch.arange(4)
+    state_pos = model.grid.initial_state(images, alive, labels).requires_grad_(True)
+    state_neg = model.grid.initial_state(images, alive, (labels + 1) % 10).requires_grad_(True)
+    next_pos, next_neg, stats = model.train_step(state_pos, state_neg, cells, update_mask(alive, 1.0))
+    assert next_pos.grad_fn is None
+    assert not next_pos.requires_grad
+    assert next_neg.grad_fn is None
+    assert not next_neg.requires_grad
+    assert state_pos.grad is None  # the step's losses never reached its input
+    assert state_neg.grad is None
+    assert stats.shape == (2, 3)
+    # The hidden channels of updated cells changed, and empty cells stayed empty.
+    assert not torch.equal(next_pos[:, 11:], state_pos.detach()[:, 11:])
+    assert next_pos.permute(0, 2, 3, 1)[~alive].abs().sum().item() == 0
+
+
+def test_bptt_gradient_reaches_first_step():
+    images, alive = _grids()
+    model = BPTTCellularAutomaton(10, (12, 6))
+    logits, cells = model.unroll(images, alive, steps=3, rate=1.0, generator=None)
+    first_layer = model.layers[0].weight
+    # The last step's logits depend on the weights through the earlier steps' states.
+    (grad,) = torch.autograd.grad(logits[-1].sum(), first_layer)
+    assert grad.abs().sum().item() > 0
+    assert logits.shape == (3, cells.numel(), 10)
+
+
+def test_group_mean():
+    values = torch.tensor([1.0, 3.0, 10.0, 4.0])
+    groups = torch.tensor([0, 0, 2, 2])
+    assert group_mean(values, groups).tolist() == [2.0, 0.0, 7.0]
+    with pytest.raises(ValueError, match="one group index per row"):
+        group_mean(values, groups[:3])
+
+
+def test_config_rejects_bad_values():
+    values = {"variant": "nca", "train": {"steps": 4, "eval_first": 3, "eval_last": 2}}
+    with pytest.raises(UsageError, match="eval_first"):
+        config_from_dict(values)
+    with pytest.raises(UsageError, match="update_rate"):
+        config_from_dict({"variant": "nca", "model": {"update_rate": 0.0}})
+    with pytest.raises(UsageError, match="trainer"):
+        config_from_dict({"variant": "nca", "trainer": "bptt"})
+    with pytest.raises(UsageError, match="unknown recipe key"):
+        config_from_dict({"variant": "nca", "model": {"hiden": [4]}})
+
+
+@pytest.mark.parametrize("recipe", ["nca-mnist-selfclassify", "nca-mnist-bptt"])
+def test_run_reports_image_and_cell_metrics(recipe, synthetic_data_dir, tmp_path):
+    config = load_config(recipe, TINY)
+    result = train(config, out_dir=tmp_path / "run", data_dir=str(synthetic_data_dir), progress=False)
+    method = "goodness" if config.trainer == "ff" else "softmax"
+    for key in (f"test/error_{method}", "test/cell_accuracy", "test/cell_agreement", "test/error_step3",
+                "test/cell_accuracy_step3"):
+        assert 0.0 <= result.final[key] <= 100.0, key
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1, 2]
+    assert records[0]["train_samples"] == 40
+
+
+def test_resume_matches_uninterrupted_run(synthetic_data_dir, tmp_path):
+    config = load_config("nca-mnist-selfclassify", TINY)
+    full = train(config, out_dir=tmp_path / "full", data_dir=str(synthetic_data_dir), progress=False)
+    one = load_config("nca-mnist-selfclassify", [*TINY, "train.epochs=1"])
+    part = tmp_path / "part"
+    train(one, out_dir=part, data_dir=str(synthetic_data_dir), progress=False)
+    # Continue the one-epoch run as a two-epoch run: same config except the epoch count.
+    saved = json.loads((part / "config.json").read_text())
+    saved["train"]["epochs"] = 2
+    (part / "config.json").write_text(json.dumps(saved))
+    resumed = train(resume=part, data_dir=str(synthetic_data_dir), progress=False)
+    assert resumed.final["test/error_goodness"] == full.final["test/error_goodness"]
+    assert resumed.final["layer1/loss"] == pytest.approx(full.final["layer1/loss"], rel=1e-5)
+
+
+def test_plot_writes_prediction_frames(synthetic_data_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    config = load_config("nca-mnist-selfclassify", [*TINY, "train.epochs=1"])
+    run = train(config, out_dir=tmp_path / "run", data_dir=str(synthetic_data_dir), progress=False)
+    assert main(["plot", str(run.run_dir), "--out", str(tmp_path / "plots")]) == 0
+    frames = sorted((tmp_path / "plots" / "nca_frames").glob("step*.png"))
+    assert [p.name for p in frames] == ["step01.png", "step02.png", "step03.png"]
+    for frame in frames:
+        assert frame.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = plot_run(run.run_dir, tmp_path / "again")
+    assert "nca_frame_step3" in result.written
+    assert main(["compare", str(run.run_dir)]) == 0
+
+
+def test_shared_belief_channels_hold_probabilities():
+    images, alive = _grids()
+    model = FFCellularAutomaton(10, (12, 6), share_belief=True)
+    assert model.grid.hidden_channels == 6 + 2
+    cells = live_indices(alive)
+    state = model.grid.initial_state(images, alive, torch.arange(4))
+    acts = model.activities(model.grid.cell_features(state, cells))
+    hidden = model.next_hidden(acts)
+    assert hidden.shape == (cells.numel(), 8)
+    beliefs = hidden[:, 6:]
+    assert ((beliefs >= 0) & (beliefs <= 1)).all()
+    expected = torch.sigmoid(acts[0].square().sum(1) - model.blocks[0].threshold)
+    assert torch.allclose(beliefs[:, 0], expected)
+    result = model.trajectory(images, alive, steps=2, rate=1.0, generator=None)
+    assert result.scores.shape == (2, 4, 10)
