@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from ..network import FFNetwork
@@ -61,4 +63,20 @@ def evaluate_split(
     if labelled_input:
         for i, wrong in enumerate(wrong_layer.tolist(), start=1):
             result[f"error_layer{i}"] = 100.0 * wrong / n
+    return result
+
+
+def evaluate_splits(
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    evaluate_split: Callable[[torch.Tensor, torch.Tensor], dict[str, float]],
+) -> dict[str, float]:
+    """Evaluate every split and prefix each metric with the split's name, as in `test/error_goodness`.
+
+    Args:
+        splits: split name to `(images, labels)`.
+        evaluate_split: maps one split's images and labels to metrics such as `error_goodness`.
+    """
+    result = {}
+    for name, (images, labels) in splits.items():
+        result.update({f"{name}/{key}": value for key, value in evaluate_split(images, labels).items()})
     return result

@@ -55,7 +55,7 @@ def run_epoch(
         num_batches: minibatches to run; by default all, `ceil(n / batch_size)`. A trainer
             that drops a too-small last batch passes `n // batch_size`.
         progress_loss: maps the running sums and the number of minibatches so far to the
-            loss shown in the progress bar; by default the first entry's mean.
+            loss shown in the progress bar. By default it is the mean of the first entry.
 
     Returns:
         `(sums, num_batches, elapsed_s)`: the statistics summed over minibatches, the number of

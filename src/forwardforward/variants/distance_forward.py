@@ -8,8 +8,8 @@ share learning signals:
 
 - `greedy`: every layer learns from its own loss only; the gradient stops at its input.
 - `overlap` (DF-O): blocks of two adjacent layers (l - 1, l) are trained on layer l's loss,
-  so layer l - 1 also learns from the loss of the layer above; the gradient stops at the
-  block's input, never reaching layer l - 2.
+  so layer l - 1 also learns from the loss of the layer above. The gradient stops at the
+  block's input and never reaches layer l - 2.
 - `feedback` (DF-R): layer l also receives the error of layer l + 1's representation,
   carried down through fixed random weights.
 
@@ -29,6 +29,7 @@ from ..config import DataConfig, TrainConfig, dataclass_from_dict
 from ..data.augment import jitter_images
 from ..errors import UsageError
 from ..optim import OptimizerConfig, build_optimizer
+from ..training.evaluation import evaluate_splits
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import lr_gain, set_gain
 from ..training.trainer import TrainingData
@@ -345,10 +346,7 @@ class DFTrainer:
 
     def evaluate(self) -> dict:
         """Error rates in percent on every evaluation split, with keys like `test/error_centroid`."""
-        result = {}
-        for name, (images, labels) in self.data.eval_splits.items():
-            result.update({f"{name}/{k}": v for k, v in self.evaluate_split(images, labels).items()})
-        return result
+        return evaluate_splits(self.data.eval_splits, self.evaluate_split)
 
     def state_dict(self) -> dict:
         """Weights, centroids, feedback weights, optimizer and random generators, to continue bit for bit."""

@@ -9,9 +9,9 @@ a linear map applied to every cell, so the live cells are gathered into one `(ce
 batch. The last block's length-normalised activity becomes the cell's new hidden channels,
 under a random per-cell update mask. Cells outside the digit stay empty (all channels 0).
 
-FF training gives every block its layer-local loss at every step, on the live cells of a
-positive trajectory (the true label) and a negative one (a wrong label), and detaches the state
-before the next step, so no gradient crosses steps and memory does not grow with the steps.
+FF training gives every block its layer-local loss at every step. The loss sees the live cells
+of a positive trajectory (the true label) and of a negative one (a wrong label). The state is
+detached before the next step, so no gradient crosses steps and memory does not grow with them.
 """
 
 from __future__ import annotations

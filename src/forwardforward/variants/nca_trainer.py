@@ -14,6 +14,7 @@ from ..baselines.nca_bptt import BPTTCellularAutomaton
 from ..errors import UsageError
 from ..negatives import random_wrong_labels
 from ..optim import build_optimizer
+from ..training.evaluation import evaluate_splits
 from ..training.loop import run_epoch
 from ..training.run import load_training_data
 from ..training.schedules import lr_gain, set_gain
@@ -158,7 +159,7 @@ class NCATrainer:
         """Image error, cell accuracy and cell agreement of one split, overall and per step.
 
         The image prediction is the argmax over labels of the scores summed over the steps
-        `train.eval_first` to `train.eval_last`; each cell's prediction is the argmax of its own
+        `train.eval_first` to `train.eval_last`. Each cell's prediction is the argmax of its own
         scores over the same steps. `cell_accuracy` is the share of live cells whose prediction
         is the true label, `cell_agreement` the share that agrees with their image's prediction.
         Per step `t` the same numbers use step t's scores alone.
@@ -205,10 +206,7 @@ class NCATrainer:
 
     def evaluate(self) -> dict:
         """Evaluate every evaluation split; keys like `test/error_goodness`, in percent."""
-        result = {}
-        for name, (images, labels) in self.data.eval_splits.items():
-            result.update({f"{name}/{key}": value for key, value in self.evaluate_split(images, labels).items()})
-        return result
+        return evaluate_splits(self.data.eval_splits, self.evaluate_split)
 
     # -- state ------------------------------------------------------------------------------
 

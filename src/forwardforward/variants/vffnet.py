@@ -40,6 +40,7 @@ from ..normalization import rms_normalize
 from ..objectives import cosine_contrastive_loss, threshold_loss
 from ..optim import OptimizerConfig, build_optimizer
 from ..readout import LinearReadout, check_skip
+from ..training.evaluation import evaluate_splits
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import lr_gain, set_gain
 from ..training.trainer import TrainingData
@@ -571,10 +572,7 @@ class VFFTrainer:
 
     def evaluate(self) -> dict:
         """Error rates in percent on every evaluation split, with keys like `test/error_goodness`."""
-        result = {}
-        for name, (images, labels) in self.data.eval_splits.items():
-            result.update({f"{name}/{k}": v for k, v in self.evaluate_split(images, labels).items()})
-        return result
+        return evaluate_splits(self.data.eval_splits, self.evaluate_split)
 
     def state_dict(self) -> dict:
         """Weights, noise patterns, optimizers and random generators, to continue bit for bit."""
