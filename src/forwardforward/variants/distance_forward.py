@@ -257,6 +257,9 @@ class DFTrainer:
             mask = negative_mask(goodness, labels, model.negatives, model.num_negatives, self.negatives_generator)
             loss = n_pair_margin_loss(goodness, labels, mask, model.margin, model.loss, model.scale)
             centroids.update(z.detach(), labels)
+            # TODO: DF-O keeps the layer below's graph until this layer's gradient arrives, so it
+            # needs as much memory as backprop in shallow nets (docs/results.md). Recomputing the
+            # layer below from its detached input would cut that to one layer's graph.
             (weights[index] * loss).backward(retain_graph=collaboration != "greedy")
             if below is not None and collaboration == "overlap":
                 # DF-O: this layer's loss, as the gradient at its input, continues through the
