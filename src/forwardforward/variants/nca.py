@@ -246,9 +246,12 @@ class FFCellularAutomaton(nn.Module):
             for the cell, its FF probability that the cell's input is positive. The length
             normalisation of the written activity removes the goodness, so without these
             channels a cell cannot read how well its neighbours match the label.
+        hidden_state: `last` writes the last block's length-normalised activity into the
+            hidden channels; `all` writes every block's, each normalised on its own.
 
     Raises:
-        UsageError: no block, a non-positive width, or `skip_first` that leaves no block.
+        UsageError: no block, a non-positive width, `skip_first` that leaves no block, or an
+            unknown `hidden_state`.
     """
 
     def __init__(
@@ -262,17 +265,22 @@ class FFCellularAutomaton(nn.Module):
         threshold: float | None = None,
         skip_first: int = 0,
         share_belief: bool = False,
+        hidden_state: str = "last",
     ) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
             raise UsageError(f"the update rule needs positive block widths, got {list(hidden)}")
         if not 0 <= skip_first < len(hidden):
             raise UsageError(f"skip_first = {skip_first} leaves none of the {len(hidden)} blocks for prediction")
+        if hidden_state not in ("last", "all"):
+            raise UsageError(f"hidden_state = {hidden_state!r} is not valid; choose last or all")
         self.num_classes = num_classes
         self.skip_first = skip_first
         self.share_belief = share_belief
+        self.hidden_state = hidden_state
+        written = hidden[-1] if hidden_state == "last" else sum(hidden)
         beliefs = len(hidden) if share_belief else 0
-        self.grid = CellGrid(num_classes, hidden[-1] + beliefs, label_strength)
+        self.grid = CellGrid(num_classes, written + beliefs, label_strength)
         widths = (self.grid.in_features, *hidden)
         self.blocks = nn.ModuleList(
             FFLinear(widths[i], widths[i + 1], goodness=goodness, objective=objective, symba_alpha=symba_alpha,
@@ -292,10 +300,12 @@ class FFCellularAutomaton(nn.Module):
     def next_hidden(self, activities: list[torch.Tensor]) -> torch.Tensor:
         """Build the `(cells, hidden_channels)` new hidden state from each block's activities.
 
-        The last block's length-normalised activity, followed by each block's
-        `sigmoid(goodness - threshold)` when `share_belief` is set.
+        The last block's length-normalised activity (every block's, each normalised on its own,
+        when `hidden_state` is `all`), followed by each block's `sigmoid(goodness - threshold)`
+        when `share_belief` is set.
         """
-        hidden = rms_normalize(activities[-1])
+        written = activities[-1:] if self.hidden_state == "last" else activities
+        hidden = torch.cat([rms_normalize(h) for h in written], dim=1)  # (cells, written units)
         if not self.share_belief:
             return hidden
         beliefs = [torch.sigmoid(block.goodness(h) - block.threshold) for block, h in zip(self.blocks, activities)]
