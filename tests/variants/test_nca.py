@@ -142,6 +142,8 @@ def test_config_rejects_bad_values():
         config_from_dict({"variant": "nca", "model": {"hiden": [4]}})
     with pytest.raises(UsageError, match="hidden_state"):
         config_from_dict({"variant": "nca", "model": {"hidden_state": "first"}})
+    with pytest.raises(UsageError, match="feature_norm"):
+        config_from_dict({"variant": "nca", "model": {"feature_norm": "layer"}})
     with pytest.raises(UsageError, match="negatives.kind"):
         config_from_dict({"variant": "nca", "negatives": {"kind": "hybrid"}})
     with pytest.raises(UsageError, match="negatives.temperature"):
@@ -255,3 +257,25 @@ def test_hard_negative_run_reports_suffix_errors(synthetic_data_dir, tmp_path):
     assert final["test/error_from_step1"] == final["test/error_goodness"]
     assert final["test/error_from_step3"] == final["test/error_step3"]
     assert 0.0 <= final["test/error_from_step2"] <= 100.0
+
+
+def test_split_feature_norm_keeps_input_scale():
+    images, alive = _grids()
+    cells = live_indices(alive)
+    model = FFCellularAutomaton(10, (12, 6), feature_norm="split")
+    state = model.grid.initial_state(images, alive, torch.arange(4))
+    first = model.normalize_features(model.grid.cell_features(state, cells))
+    assert first.shape == (cells.numel(), 3 * (1 + 10 + 6))
+    assert first[:, 33:].abs().sum().item() == 0  # empty hidden channels stay zero
+    # Fill the hidden channels: the pixel and label part keeps its normalised values.
+    filled = state.clone()
+    filled[:, 11:] = 5.0 * alive.unsqueeze(1)
+    later = model.normalize_features(model.grid.cell_features(filled, cells))
+    assert torch.allclose(later[:, :33], first[:, :33])
+    rms = later[:, 33:].square().mean(1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-4)
+    joint = FFCellularAutomaton(10, (12, 6))
+    shrunk = joint.normalize_features(joint.grid.cell_features(filled, cells))[:, :33]
+    assert shrunk.norm() < first[:, :33].norm()
+    with pytest.raises(UsageError, match="feature_norm"):
+        FFCellularAutomaton(10, (12, 6), feature_norm="layer")

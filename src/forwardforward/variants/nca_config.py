@@ -20,6 +20,7 @@ LR_SCHEDULES = ("hinton", "constant")
 GOODNESS = ("sum_of_squares", "mean_of_squares")
 OBJECTIVES = ("threshold", "symba")
 HIDDEN_STATES = ("last", "all")
+FEATURE_NORMS = ("joint", "split")
 NEGATIVES = ("random", "hard")
 
 
@@ -70,6 +71,9 @@ class NCAModelConfig:
         hidden_state: FF only: what a cell writes into its hidden channels. `last` writes the
             last block's length-normalised activity. `all` writes every block's, each
             normalised on its own, so the hidden channels number the sum of the widths.
+        feature_norm: FF only: `joint` length-normalises a cell's perception features as one
+            vector. `split` normalises the pixel and label channels' features and the hidden
+            channels' features separately.
     """
 
     hidden: tuple[int, ...] = (128, 32)
@@ -85,6 +89,7 @@ class NCAModelConfig:
     skip_first: int = 0
     share_belief: bool = False
     hidden_state: str = "last"
+    feature_norm: str = "joint"
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ def validate(config: NCARunConfig) -> None:
     _choose("model.goodness_scope", model.goodness_scope, ("image", "cell"))
     _choose("model.objective", model.objective, OBJECTIVES)
     _choose("model.hidden_state", model.hidden_state, HIDDEN_STATES)
+    _choose("model.feature_norm", model.feature_norm, FEATURE_NORMS)
     _choose("negatives.kind", config.negatives.kind, NEGATIVES)
     if not 3 <= data.crop <= 28:
         raise UsageError(f"data.crop must be between 3 and 28 cells, got {data.crop}")

@@ -52,6 +52,7 @@ class NCATrainer:
             self.model: torch.nn.Module = FFCellularAutomaton(
                 data.num_classes, model.hidden, model.label_strength, model.goodness, model.objective,
                 model.symba_alpha, model.threshold, model.skip_first, model.share_belief, model.hidden_state,
+                model.feature_norm,
             )
             self.optimizers = [block.configure_optimizer(config.optimizer) for block in self.model.blocks]
         else:
