@@ -21,6 +21,7 @@ from forwardforward.variants.nca import (
     perception_filters,
     update_mask,
 )
+from forwardforward.variants.nca_trainer import build_nca_trainer
 
 TINY = [
     "data.train_limit=60", "data.eval_limit=20", "model.hidden=[12,6]", "train.steps=3",
@@ -139,6 +140,16 @@ def test_config_rejects_bad_values():
         config_from_dict({"variant": "nca", "trainer": "bptt"})
     with pytest.raises(UsageError, match="unknown recipe key"):
         config_from_dict({"variant": "nca", "model": {"hiden": [4]}})
+    with pytest.raises(UsageError, match="hidden_state"):
+        config_from_dict({"variant": "nca", "model": {"hidden_state": "first"}})
+    with pytest.raises(UsageError, match="feature_norm"):
+        config_from_dict({"variant": "nca", "model": {"feature_norm": "layer"}})
+    with pytest.raises(UsageError, match="negatives.kind"):
+        config_from_dict({"variant": "nca", "negatives": {"kind": "hybrid"}})
+    with pytest.raises(UsageError, match="negatives.temperature"):
+        config_from_dict({"variant": "nca", "negatives": {"temperature": 0.0}})
+    with pytest.raises(UsageError, match="score_steps"):
+        config_from_dict({"variant": "nca", "train": {"steps": 4}, "negatives": {"score_steps": 5}})
 
 
 @pytest.mark.parametrize("recipe", ["nca-mnist-selfclassify", "nca-mnist-bptt"])
@@ -198,3 +209,73 @@ def test_shared_belief_channels_hold_probabilities():
     assert torch.allclose(beliefs[:, 0], expected)
     result = model.trajectory(images, alive, steps=2, rate=1.0, generator=None)
     assert result.scores.shape == (2, 4, 10)
+
+
+def test_hidden_state_all_writes_every_block():
+    images, alive = _grids()
+    model = FFCellularAutomaton(10, (12, 6), hidden_state="all")
+    assert model.grid.hidden_channels == 12 + 6
+    assert model.blocks[0].module.in_features == 3 * (1 + 10 + 18)
+    cells = live_indices(alive)
+    state = model.grid.initial_state(images, alive, torch.arange(4))
+    acts = model.activities(model.grid.cell_features(state, cells))
+    hidden = model.next_hidden(acts)
+    assert hidden.shape == (cells.numel(), 18)
+    # Each block's part is length-normalised on its own: root mean square 1 where it is active.
+    for part in (hidden[:, :12], hidden[:, 12:]):
+        rms = part.square().mean(1).sqrt()
+        active = rms > 0
+        assert active.any()
+        assert torch.allclose(rms[active], torch.ones_like(rms[active]), atol=1e-4)
+    with pytest.raises(UsageError, match="hidden_state"):
+        FFCellularAutomaton(10, (12, 6), hidden_state="both")
+
+
+def test_hard_negatives_pick_top_scoring_wrong_label(synthetic_data_dir):
+    settings = [*TINY, "negatives.kind='hard'", "negatives.temperature=1e-6"]
+    trainer = build_nca_trainer(load_config("nca-mnist-selfclassify", settings), str(synthetic_data_dir),
+                                torch.device("cpu"))
+    grids, alive = trainer.grids(trainer.data.train_images[:20])
+    labels = trainer.data.train_labels[:20]
+    wrong = trainer.wrong_labels(grids, alive, labels)
+    assert wrong.shape == labels.shape
+    assert not (wrong == labels).any()
+    # Step 1 starts from empty hidden channels, so its scores do not depend on the update mask.
+    scores = trainer.model.trajectory(grids, alive, 1, 1.0, None).scores[0]  # (batch, classes)
+    scores = scores / alive.sum((1, 2)).clamp(min=1)[:, None]
+    scores[torch.arange(20), labels] = float("-inf")
+    assert torch.equal(wrong, scores.argmax(1))
+
+
+def test_hard_negative_run_reports_suffix_errors(synthetic_data_dir, tmp_path):
+    settings = [*TINY, "negatives.kind='hard'", "negatives.score_steps=2", "model.hidden_state='all'",
+                "model.objective='symba'"]
+    result = train(load_config("nca-mnist-selfclassify", settings), out_dir=tmp_path / "run",
+                   data_dir=str(synthetic_data_dir), progress=False)
+    final = result.final
+    # Prediction sums steps 1 to 3 (eval_first = 1), which is what error_from_step1 scores too.
+    assert final["test/error_from_step1"] == final["test/error_goodness"]
+    assert final["test/error_from_step3"] == final["test/error_step3"]
+    assert 0.0 <= final["test/error_from_step2"] <= 100.0
+
+
+def test_split_feature_norm_keeps_input_scale():
+    images, alive = _grids()
+    cells = live_indices(alive)
+    model = FFCellularAutomaton(10, (12, 6), feature_norm="split")
+    state = model.grid.initial_state(images, alive, torch.arange(4))
+    first = model.normalize_features(model.grid.cell_features(state, cells))
+    assert first.shape == (cells.numel(), 3 * (1 + 10 + 6))
+    assert first[:, 33:].abs().sum().item() == 0  # empty hidden channels stay zero
+    # Fill the hidden channels: the pixel and label part keeps its normalised values.
+    filled = state.clone()
+    filled[:, 11:] = 5.0 * alive.unsqueeze(1)
+    later = model.normalize_features(model.grid.cell_features(filled, cells))
+    assert torch.allclose(later[:, :33], first[:, :33])
+    rms = later[:, 33:].square().mean(1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-4)
+    joint = FFCellularAutomaton(10, (12, 6))
+    shrunk = joint.normalize_features(joint.grid.cell_features(filled, cells))[:, :33]
+    assert shrunk.norm() < first[:, :33].norm()
+    with pytest.raises(UsageError, match="feature_norm"):
+        FFCellularAutomaton(10, (12, 6), feature_norm="layer")

@@ -246,9 +246,16 @@ class FFCellularAutomaton(nn.Module):
             for the cell, its FF probability that the cell's input is positive. The length
             normalisation of the written activity removes the goodness, so without these
             channels a cell cannot read how well its neighbours match the label.
+        hidden_state: `last` writes the last block's length-normalised activity into the
+            hidden channels; `all` writes every block's, each normalised on its own.
+        feature_norm: `joint` length-normalises a cell's 3C perception features as one vector.
+            `split` normalises the features of the pixel and label channels and those of the
+            hidden channels separately, so the pixel and label evidence keeps one scale at every
+            step instead of shrinking once the hidden channels fill.
 
     Raises:
-        UsageError: no block, a non-positive width, or `skip_first` that leaves no block.
+        UsageError: no block, a non-positive width, `skip_first` that leaves no block, or an
+            unknown `hidden_state` or `feature_norm`.
     """
 
     def __init__(
@@ -262,17 +269,26 @@ class FFCellularAutomaton(nn.Module):
         threshold: float | None = None,
         skip_first: int = 0,
         share_belief: bool = False,
+        hidden_state: str = "last",
+        feature_norm: str = "joint",
     ) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
             raise UsageError(f"the update rule needs positive block widths, got {list(hidden)}")
         if not 0 <= skip_first < len(hidden):
             raise UsageError(f"skip_first = {skip_first} leaves none of the {len(hidden)} blocks for prediction")
+        if hidden_state not in ("last", "all"):
+            raise UsageError(f"hidden_state = {hidden_state!r} is not valid; choose last or all")
+        if feature_norm not in ("joint", "split"):
+            raise UsageError(f"feature_norm = {feature_norm!r} is not valid; choose joint or split")
         self.num_classes = num_classes
         self.skip_first = skip_first
         self.share_belief = share_belief
+        self.hidden_state = hidden_state
+        self.feature_norm = feature_norm
+        written = hidden[-1] if hidden_state == "last" else sum(hidden)
         beliefs = len(hidden) if share_belief else 0
-        self.grid = CellGrid(num_classes, hidden[-1] + beliefs, label_strength)
+        self.grid = CellGrid(num_classes, written + beliefs, label_strength)
         widths = (self.grid.in_features, *hidden)
         self.blocks = nn.ModuleList(
             FFLinear(widths[i], widths[i + 1], goodness=goodness, objective=objective, symba_alpha=symba_alpha,
@@ -280,9 +296,19 @@ class FFCellularAutomaton(nn.Module):
             for i in range(len(hidden))
         )
 
+    def normalize_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Length-normalise `(cells, 3C)` perception features as `feature_norm` sets.
+
+        A part that is all zero (the hidden channels at step 1) stays zero.
+        """
+        if self.feature_norm == "joint":
+            return rms_normalize(features)
+        split = 3 * (1 + self.grid.label_channels)  # perception is ordered channel by channel
+        return torch.cat([rms_normalize(features[:, :split]), rms_normalize(features[:, split:])], dim=1)
+
     def activities(self, features: torch.Tensor) -> list[torch.Tensor]:
         """Map `(cells, 3C)` features to each block's `(cells, units)` ReLU activities."""
-        out, x = [], rms_normalize(features)
+        out, x = [], self.normalize_features(features)
         for block in self.blocks:
             h = block(x)
             out.append(h)
@@ -292,10 +318,12 @@ class FFCellularAutomaton(nn.Module):
     def next_hidden(self, activities: list[torch.Tensor]) -> torch.Tensor:
         """Build the `(cells, hidden_channels)` new hidden state from each block's activities.
 
-        The last block's length-normalised activity, followed by each block's
-        `sigmoid(goodness - threshold)` when `share_belief` is set.
+        The last block's length-normalised activity (every block's, each normalised on its own,
+        when `hidden_state` is `all`), followed by each block's `sigmoid(goodness - threshold)`
+        when `share_belief` is set.
         """
-        hidden = rms_normalize(activities[-1])
+        written = activities[-1:] if self.hidden_state == "last" else activities
+        hidden = torch.cat([rms_normalize(h) for h in written], dim=1)  # (cells, written units)
         if not self.share_belief:
             return hidden
         beliefs = [torch.sigmoid(block.goodness(h) - block.threshold) for block, h in zip(self.blocks, activities)]
@@ -328,8 +356,8 @@ class FFCellularAutomaton(nn.Module):
             loss, positive and negative goodness per block.
         """
         # Like the input image of Hinton's FF network, each cell's features are length-normalised.
-        x_pos = rms_normalize(self.grid.cell_features(state_pos, cells))
-        x_neg = rms_normalize(self.grid.cell_features(state_neg, cells))
+        x_pos = self.normalize_features(self.grid.cell_features(state_pos, cells))
+        x_neg = self.normalize_features(self.grid.cell_features(state_neg, cells))
         height, width = mask.shape[1:]
         groups = cells // (height * width) if per_image else None  # (live,) grid of every cell
         stats, acts_pos, acts_neg = [], [], []

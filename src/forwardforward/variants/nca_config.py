@@ -19,6 +19,9 @@ DATASETS = ("mnist", "fashion-mnist")
 LR_SCHEDULES = ("hinton", "constant")
 GOODNESS = ("sum_of_squares", "mean_of_squares")
 OBJECTIVES = ("threshold", "symba")
+HIDDEN_STATES = ("last", "all")
+FEATURE_NORMS = ("joint", "split")
+NEGATIVES = ("random", "hard")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class NCAModelConfig:
         skip_first: FF only: blocks left out of the goodness used for prediction.
         share_belief: FF only: append each block's `sigmoid(goodness - threshold)` of a cell to
             its hidden channels, so that neighbours can read how well the cell matches the label.
+        hidden_state: FF only: what a cell writes into its hidden channels. `last` writes the
+            last block's length-normalised activity. `all` writes every block's, each
+            normalised on its own, so the hidden channels number the sum of the widths.
+        feature_norm: FF only: `joint` length-normalises a cell's perception features as one
+            vector. `split` normalises the pixel and label channels' features and the hidden
+            channels' features separately.
     """
 
     hidden: tuple[int, ...] = (128, 32)
@@ -79,6 +88,27 @@ class NCAModelConfig:
     threshold: float | None = None
     skip_first: int = 0
     share_belief: bool = False
+    hidden_state: str = "last"
+    feature_norm: str = "joint"
+
+
+@dataclass(frozen=True)
+class NCANegativesConfig:
+    """Choice of the wrong label of each training image's negative trajectory (FF only).
+
+    Attributes:
+        kind: `random` draws it uniformly from the wrong labels. `hard` samples it in proportion
+            to a softmax over the wrong labels of the automaton's current scores. The scores
+            come from one trajectory per label, run without gradients for `score_steps` steps.
+        temperature: divides the scores (mean goodness per live cell, summed over the scoring
+            steps) before the softmax of `hard`. Lower values pick the top-scoring wrong label
+            more often.
+        score_steps: steps of the scoring trajectories of `hard`, at most `train.steps`.
+    """
+
+    kind: str = "random"
+    temperature: float = 1.0
+    score_steps: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,7 @@ class NCARunConfig:
         default_factory=lambda: OptimizerConfig(name="adam", lr=0.001, weight_decay=0.0)
     )
     train: NCATrainConfig = field(default_factory=NCATrainConfig)
+    negatives: NCANegativesConfig = field(default_factory=NCANegativesConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -162,6 +193,9 @@ def validate(config: NCARunConfig) -> None:
     _choose("model.goodness", model.goodness, GOODNESS)
     _choose("model.goodness_scope", model.goodness_scope, ("image", "cell"))
     _choose("model.objective", model.objective, OBJECTIVES)
+    _choose("model.hidden_state", model.hidden_state, HIDDEN_STATES)
+    _choose("model.feature_norm", model.feature_norm, FEATURE_NORMS)
+    _choose("negatives.kind", config.negatives.kind, NEGATIVES)
     if not 3 <= data.crop <= 28:
         raise UsageError(f"data.crop must be between 3 and 28 cells, got {data.crop}")
     for key in ("limit", "train_limit", "eval_limit"):
@@ -184,5 +218,10 @@ def validate(config: NCARunConfig) -> None:
     if not 1 <= first <= last <= train.steps:
         raise UsageError(f"train.eval_first = {train.eval_first} and train.eval_last = {train.eval_last} must "
                          f"satisfy 1 <= eval_first <= eval_last <= steps = {train.steps} (eval_last 0 means steps)")
+    if config.negatives.temperature <= 0:
+        raise UsageError(f"negatives.temperature must be positive, got {config.negatives.temperature}")
+    if not 1 <= config.negatives.score_steps <= train.steps:
+        raise UsageError(f"negatives.score_steps = {config.negatives.score_steps} must be between 1 and "
+                         f"train.steps = {train.steps}")
     _at_least("optimizer.lr", config.optimizer.lr, 0.0)
     _at_least("optimizer.weight_decay", config.optimizer.weight_decay, 0.0)

@@ -12,7 +12,7 @@ import torch
 
 from ..baselines.nca_bptt import BPTTCellularAutomaton
 from ..errors import UsageError
-from ..negatives import random_wrong_labels
+from ..negatives import hard_wrong_labels, random_wrong_labels
 from ..optim import build_optimizer
 from ..training.evaluation import evaluate_splits
 from ..training.loop import run_epoch
@@ -51,7 +51,8 @@ class NCATrainer:
         if config.trainer == "ff":
             self.model: torch.nn.Module = FFCellularAutomaton(
                 data.num_classes, model.hidden, model.label_strength, model.goodness, model.objective,
-                model.symba_alpha, model.threshold, model.skip_first, model.share_belief,
+                model.symba_alpha, model.threshold, model.skip_first, model.share_belief, model.hidden_state,
+                model.feature_norm,
             )
             self.optimizers = [block.configure_optimizer(config.optimizer) for block in self.model.blocks]
         else:
@@ -98,7 +99,7 @@ class NCATrainer:
             return loss.detach().unsqueeze(0)
 
         cells = live_indices(alive)
-        wrong = random_wrong_labels(labels, self.data.num_classes, self.label_generator)
+        wrong = self.wrong_labels(grids, alive, labels)
         state_pos = self.model.grid.initial_state(grids, alive, labels)
         state_neg = self.model.grid.initial_state(grids, alive, wrong)
         sums = torch.zeros(len(self.model.blocks), 3, device=self.device)
@@ -109,6 +110,29 @@ class NCATrainer:
             )
             sums += stats
         return (sums / steps).flatten()
+
+    def wrong_labels(self, grids: torch.Tensor, alive: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Choose the `(batch,)` wrong labels of the negative trajectories, as `negatives.kind` sets.
+
+        `hard` scores every label with one trajectory per label, without gradients, for
+        `negatives.score_steps` steps. A label's score is its mean goodness per live cell,
+        summed over those steps. The update masks of that pass come from the label generator,
+        so the masks of the training trajectories stay the same as with `random`.
+
+        Args:
+            grids: `(batch, 1, H, W)`.
+            alive: `(batch, H, W)` bool.
+            labels: `(batch,)` true labels.
+        """
+        negatives = self.config.negatives
+        if negatives.kind == "random":
+            return random_wrong_labels(labels, self.data.num_classes, self.label_generator)
+        result = self.model.trajectory(
+            grids, alive, negatives.score_steps, self.config.model.update_rate, self.label_generator
+        )
+        live = alive.sum((1, 2)).clamp(min=1).to(result.scores.dtype)  # (batch,)
+        scores = result.scores.sum(0) / live[:, None]  # (batch, num_classes)
+        return hard_wrong_labels(scores, labels, self.label_generator, negatives.temperature)
 
     def train_epoch(self, progress: bool = True) -> dict:
         """Run the next epoch on `train.samples_per_epoch` freshly drawn samples.
@@ -162,17 +186,20 @@ class NCATrainer:
         `train.eval_first` to `train.eval_last`. Each cell's prediction is the argmax of its own
         scores over the same steps. `cell_accuracy` is the share of live cells whose prediction
         is the true label, `cell_agreement` the share that agrees with their image's prediction.
-        Per step `t` the same numbers use step t's scores alone.
+        Per step `t` the same numbers use step t's scores alone. `error_from_step<t>` is the
+        image error of the scores summed over steps t to `train.steps`, which shows what
+        leaving out the early steps (`train.eval_first = t`) would give.
 
         Returns:
             Percentages keyed `error_<method>`, `cell_accuracy`, `cell_agreement`,
-            `error_step<t>` and `cell_accuracy_step<t>`.
+            `error_step<t>`, `error_from_step<t>` and `cell_accuracy_step<t>`.
         """
         first, last = self.config.eval_steps
         steps = self.config.train.steps
         generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 4)
         wrong = torch.zeros((), device=self.device)
         step_wrong = torch.zeros(steps, device=self.device)
+        suffix_wrong = torch.zeros(steps, device=self.device)
         cell_right = torch.zeros((), device=self.device)
         cell_agree = torch.zeros((), device=self.device)
         step_cell_right = torch.zeros(steps, device=self.device)
@@ -188,6 +215,8 @@ class NCATrainer:
             truth = batch_labels[:, None, None]
             wrong += (predicted != batch_labels).sum()
             step_wrong += (result.scores.argmax(2) != batch_labels).sum(1)
+            suffix = result.scores.flip(0).cumsum(0).flip(0)  # (steps, batch, classes): row t sums steps t to the last
+            suffix_wrong += (suffix.argmax(2) != batch_labels).sum(1)
             cell_right += ((cells == truth) & alive).sum()
             cell_agree += ((cells == predicted[:, None, None]) & alive).sum()
             step_cell_right += ((step_cells == truth) & alive).sum((1, 2, 3))
@@ -201,6 +230,7 @@ class NCATrainer:
         }
         for t in range(steps):
             record[f"error_step{t + 1}"] = 100.0 * step_wrong[t].item() / n
+            record[f"error_from_step{t + 1}"] = 100.0 * suffix_wrong[t].item() / n
             record[f"cell_accuracy_step{t + 1}"] = 100.0 * step_cell_right[t].item() / live.item()
         return record
 
