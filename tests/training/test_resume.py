@@ -70,11 +70,21 @@ def assert_same_weights(run_dir, reference_dir):
             assert torch.equal(state[part][name], tensor), f"{part}.{name} differs"
 
 
+def restore_default_sigint():
+    """Reset SIGINT to its default action in the child, so Python raises KeyboardInterrupt.
+
+    A shell's background job starts with SIGINT ignored and its children inherit that.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(cli_command, cli_env, data_dir, run_dir):
     """Start a training run with KILL_OVERRIDES in a subprocess."""
     set_options = [part for assignment in KILL_OVERRIDES for part in ("--set", assignment)]
     command = [*cli_command, "train", *set_options, "--data-dir", str(data_dir), "--out", str(run_dir), "--quiet"]
-    return subprocess.Popen(command, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=restore_default_sigint
+    )
 
 
 def wait_until(condition, process):
