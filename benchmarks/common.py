@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,22 @@ def time_gemms(gemms: Sequence[Gemm], device: torch.device, dtype: torch.dtype, 
         b = torch.randn(gemm.k, gemm.n, generator=generator).to(device, dtype)
         seconds.append(time_call(lambda: torch.mm(a, b), device, warmup=3, repeat=repeat))
     return seconds
+
+
+def run_child(command: list[str], description: str) -> dict:
+    """Run one benchmark child process from the repository root and return its last JSON line.
+
+    The child gets `MALLOC_MMAP_THRESHOLD_=65536`, so freed tensors go back to the system and
+    its peak resident memory follows the memory it uses.
+
+    Raises:
+        RuntimeError: the child exited with an error; its stderr is in the message.
+    """
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    if result.returncode != 0:
+        raise RuntimeError(f"{description} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

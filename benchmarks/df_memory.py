@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
@@ -36,7 +33,7 @@ from forwardforward.config import load_config
 from forwardforward.training.trainer import TrainingData
 from forwardforward.variants.distance_forward import make_trainer
 
-from .common import base_parser, machine_record, setup, write_results
+from .common import base_parser, machine_record, run_child, setup, write_results
 from .memory_vs_depth import _MIB, MemoryProbe, _state_bytes
 
 METHODS = ("backprop", "greedy", "overlap", "feedback")
@@ -95,12 +92,7 @@ def measure(recipe: str, method: str, steps: int, batch: int | None, device: str
         command += ["--batch", str(batch)]
     if threads is not None:
         command += ["--threads", str(threads)]
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    result = subprocess.run(command, capture_output=True, text=True, env=env,
-                            cwd=Path(__file__).resolve().parent.parent)
-    if result.returncode != 0:
-        raise RuntimeError(f"memory measurement of {method} on {recipe} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(command, f"memory measurement of {method} on {recipe}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from forwardforward.config import load_config
 from forwardforward.optim import OptimizerConfig, build_optimizer
 from forwardforward.training.trainer import Trainer, TrainingData
 
-from .common import base_parser, machine_record, setup, write_results
+from .common import base_parser, machine_record, run_child, setup, write_results
 
 _MIB = 2**20
 
@@ -160,12 +158,7 @@ def measure(method: str, depth: int, width: int, batch: int, steps: int, device:
                "--steps", str(steps), "--device", device, "--seed", str(seed)]
     if threads is not None:
         command += ["--threads", str(threads)]
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    result = subprocess.run(command, capture_output=True, text=True, env=env,
-                            cwd=Path(__file__).resolve().parent.parent)
-    if result.returncode != 0:
-        raise RuntimeError(f"memory measurement of {method} at depth {depth} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(command, f"memory measurement of {method} at depth {depth}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -26,7 +23,7 @@ from forwardforward.config import load_config
 from forwardforward.training.run import load_training_data
 from forwardforward.variants.nca_trainer import NCATrainer
 
-from .common import base_parser, machine_record, setup, synchronize, write_results
+from .common import base_parser, machine_record, run_child, setup, synchronize, write_results
 from .memory_vs_depth import MemoryProbe
 
 RECIPES = {"ff": "nca-mnist-selfclassify", "backprop": "nca-mnist-bptt"}
@@ -77,12 +74,7 @@ def measure(args: argparse.Namespace, method: str, steps: int) -> dict:
         command += ["--threads", str(args.threads)]
     if args.data_dir is not None:
         command += ["--data-dir", args.data_dir]
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")  # freed tensors go back to the system
-    result = subprocess.run(command, capture_output=True, text=True, env=env,
-                            cwd=Path(__file__).resolve().parent.parent)
-    if result.returncode != 0:
-        raise RuntimeError(f"measurement of {method} at {steps} steps failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(command, f"measurement of {method} at {steps} steps")
 
 
 def main(argv: list[str] | None = None) -> None:

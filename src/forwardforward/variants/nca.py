@@ -25,6 +25,7 @@ from torch import nn
 from ..errors import UsageError
 from ..layers import FFLinear
 from ..normalization import rms_normalize
+from .nca_config import FEATURE_NORMS, HIDDEN_STATES
 
 # Sobel filters scaled by 1/8, so that a unit ramp along x gives a response of 1.
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
@@ -277,10 +278,10 @@ class FFCellularAutomaton(nn.Module):
             raise UsageError(f"the update rule needs positive block widths, got {list(hidden)}")
         if not 0 <= skip_first < len(hidden):
             raise UsageError(f"skip_first = {skip_first} leaves none of the {len(hidden)} blocks for prediction")
-        if hidden_state not in ("last", "all"):
-            raise UsageError(f"hidden_state = {hidden_state!r} is not valid; choose last or all")
-        if feature_norm not in ("joint", "split"):
-            raise UsageError(f"feature_norm = {feature_norm!r} is not valid; choose joint or split")
+        if hidden_state not in HIDDEN_STATES:
+            raise UsageError(f"invalid hidden_state {hidden_state!r}; choose one of {', '.join(HIDDEN_STATES)}")
+        if feature_norm not in FEATURE_NORMS:
+            raise UsageError(f"invalid feature_norm {feature_norm!r}; choose one of {', '.join(FEATURE_NORMS)}")
         self.num_classes = num_classes
         self.skip_first = skip_first
         self.share_belief = share_belief
@@ -303,7 +304,8 @@ class FFCellularAutomaton(nn.Module):
         """
         if self.feature_norm == "joint":
             return rms_normalize(features)
-        split = 3 * (1 + self.grid.label_channels)  # perception is ordered channel by channel
+        # Perception features are ordered channel by channel, so the pixel and label channels' come first.
+        split = 3 * (1 + self.grid.label_channels)
         return torch.cat([rms_normalize(features[:, :split]), rms_normalize(features[:, split:])], dim=1)
 
     def activities(self, features: torch.Tensor) -> list[torch.Tensor]:
