@@ -3,6 +3,7 @@ import pytest
 from forwardforward.config import (
     RunConfig,
     apply_overrides,
+    check_choice,
     config_from_dict,
     config_to_dict,
     load_config,
@@ -110,3 +111,10 @@ def test_overrides_leave_input_untouched():
 
 def test_defaults_build():
     assert isinstance(config_from_dict({}), RunConfig)
+
+
+def test_check_choice_names_key_value_and_choices():
+    check_choice("model.kind", "fc", ("fc", "conv"))  # an allowed value passes silently
+
+    with pytest.raises(UsageError, match=r"^model.kind = 'mlp' is not valid; choose one of fc, conv$"):
+        check_choice("model.kind", "mlp", ("fc", "conv"))

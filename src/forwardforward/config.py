@@ -335,9 +335,20 @@ def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
 _CORE_ONLY_CHOICES = {"model.kind"}
 
 
+def check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Check that the setting `key` holds one of the `allowed` names.
+
+    Raises:
+        UsageError: `value` is not in `allowed`; the message names the key, the value and the
+            choices.
+    """
+    if value not in allowed:
+        raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(allowed)}")
+
+
 def _check_value(key: str, value: Any) -> None:
-    if key in _CHOICES and value not in _CHOICES[key]:
-        raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(_CHOICES[key])}")
+    if key in _CHOICES:
+        check_choice(key, value, _CHOICES[key])
     if value is None or isinstance(value, (tuple, dict)):
         return
     if key in _POSITIVE and value <= 0:

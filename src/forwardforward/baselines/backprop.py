@@ -24,6 +24,7 @@ from ..data.augment import jitter_images
 from ..errors import UsageError
 from ..normalization import rms_normalize
 from ..optim import build_optimizer
+from ..training.checkpoint import CheckpointParts
 from ..training.trainer import Trainer, TrainingData
 
 
@@ -157,27 +158,9 @@ class BackpropTrainer(Trainer):
         self.network.train(was_training)
         return result
 
-    def state_dict(self) -> dict:
-        """Weights, optimizer state and random generators, to continue the run exactly."""
-        return {
-            "epoch": self.epoch,
-            "network": self.network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "jitter_rng": self.jitter_generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned.
-
-        Raises:
-            UsageError: the state does not fit this run's network.
-        """
-        try:
-            self.network.load_state_dict(state["network"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        self.jitter_generator.set_state(state["jitter_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, optimizer state and random generators by checkpoint key."""
+        return CheckpointParts(
+            parts={"network": self.network, "optimizer": self.optimizer},
+            generators={"shuffle_rng": self.shuffle_generator, "jitter_rng": self.jitter_generator},
+        )

@@ -19,6 +19,7 @@ from ..config import TrainConfig
 from ..data.augment import jitter_images
 from ..errors import UsageError
 from ..optim import OptimizerConfig, build_optimizer
+from ..training.checkpoint import CheckpointParts, ResumableTrainer
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import lr_gain, set_gain
 from ..training.trainer import TrainingData
@@ -54,7 +55,7 @@ class BackpropClassifier(nn.Module):
         return self.head(self.body(x).flatten(1))
 
 
-class BackpropTrainer:
+class BackpropTrainer(ResumableTrainer):
     """Trains a `BackpropClassifier` with cross-entropy and one optimizer over all its parameters.
 
     Args:
@@ -157,28 +158,10 @@ class BackpropTrainer:
         self.model.train()
         return result
 
-    def state_dict(self) -> dict:
-        """Weights, optimizer state, shuffling generator and epoch, to continue bit for bit."""
-        return {
-            "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "jitter_rng": self.jitter_generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned.
-
-        Raises:
-            UsageError: the state does not fit this model.
-        """
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        if "jitter_rng" in state:  # checkpoints written before jitter support have none
-            self.jitter_generator.set_state(state["jitter_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, optimizer state and random generators by checkpoint key."""
+        return CheckpointParts(
+            parts={"model": self.model, "optimizer": self.optimizer},
+            generators={"shuffle_rng": self.shuffle_generator, "jitter_rng": self.jitter_generator},
+            optional_generators=("jitter_rng",),  # checkpoints written before jitter support have none
+        )

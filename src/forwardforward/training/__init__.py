@@ -1,6 +1,6 @@
 """Training schedules, evaluation, checkpoints and run directories."""
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointParts, ResumableTrainer, load_checkpoint, save_checkpoint
 from .evaluation import evaluate_split
 from .metrics import MetricsLog
 from .run import RunResult, evaluate_run, format_epoch, train
@@ -8,7 +8,9 @@ from .schedules import hinton_gain, lr_gain
 from .trainer import Trainer, TrainingData, resolve_device
 
 __all__ = [
+    "CheckpointParts",
     "MetricsLog",
+    "ResumableTrainer",
     "RunResult",
     "Trainer",
     "TrainingData",

@@ -22,6 +22,7 @@ from ..negatives import (
 )
 from ..network import FFNetwork
 from ..readout import LinearReadout
+from .checkpoint import CheckpointParts, ResumableTrainer
 from .evaluation import evaluate_split
 from .histograms import GoodnessHistograms
 from .loop import epoch_order, run_epoch
@@ -67,7 +68,7 @@ class TrainingData:
         return self.image_shape or (1, 1, self.train_images.shape[1])
 
 
-class Trainer:
+class Trainer(ResumableTrainer):
     """Owns the network, the read-out, their optimizers and the random generators of a run.
 
     Args:
@@ -381,43 +382,22 @@ class Trainer:
 
     # -- state ------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """Everything needed to continue the run bit for bit: weights, buffers, optimizers, RNGs."""
-        return {
-            "epoch": self.epoch,
-            "network": self.network.state_dict(),
-            "block_optimizers": [block.optimizer.state_dict() for block in self.network.blocks],
-            "readout": None if self.readout is None else self.readout.state_dict(),
-            "readout_optimizer": None if self.readout is None else self.readout.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "negatives_rng": self.negatives_generator.get_state(),
-            "jitter_rng": self.jitter_generator.get_state(),
-            "negative_images": None if self.negative_images is None else self.negative_images.state_dict(),
-            "negative_images_optimizer": (
-                None if self.negative_images is None else self.negative_images.optimizer.state_dict()
-            ),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned.
-
-        Raises:
-            UsageError: the state does not fit this run's network.
-        """
-        try:
-            self.network.load_state_dict(state["network"])
-            for block, opt_state in zip(self.network.blocks, state["block_optimizers"], strict=True):
-                block.optimizer.load_state_dict(opt_state)
-            if self.readout is not None:
-                self.readout.load_state_dict(state["readout"])
-                self.readout.optimizer.load_state_dict(state["readout_optimizer"])
-            if self.negative_images is not None:
-                self.negative_images.load_state_dict(state["negative_images"])
-                self.negative_images.optimizer.load_state_dict(state["negative_images_optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        self.negatives_generator.set_state(state["negatives_rng"].cpu())
-        if "jitter_rng" in state:  # absent in checkpoints written before jitter existed
-            self.jitter_generator.set_state(state["jitter_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the network, optimizers, read-out, negative generator and RNGs, by checkpoint key."""
+        negative_images = self.negative_images
+        return CheckpointParts(
+            parts={
+                "network": self.network,
+                "block_optimizers": [block.optimizer for block in self.network.blocks],
+                "readout": self.readout,
+                "readout_optimizer": None if self.readout is None else self.readout.optimizer,
+                "negative_images": negative_images,
+                "negative_images_optimizer": None if negative_images is None else negative_images.optimizer,
+            },
+            generators={
+                "shuffle_rng": self.shuffle_generator,
+                "negatives_rng": self.negatives_generator,
+                "jitter_rng": self.jitter_generator,
+            },
+            optional_generators=("jitter_rng",),  # absent in checkpoints written before jitter existed
+        )

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import check_choice
 from ..errors import UsageError
 
 DISTANCES = ("squared_euclidean", "cosine")
@@ -39,8 +40,7 @@ def centroid_goodness(representations: torch.Tensor, centroids: torch.Tensor, di
     Raises:
         UsageError: an unknown distance, or feature sizes that differ.
     """
-    if distance not in DISTANCES:
-        raise UsageError(f"distance = {distance!r} is not valid; choose one of {', '.join(DISTANCES)}")
+    check_choice("distance", distance, DISTANCES)
     if representations.dim() != 2 or centroids.dim() != 2 or representations.shape[1] != centroids.shape[1]:
         raise UsageError(
             f"representations {tuple(representations.shape)} and centroids {tuple(centroids.shape)} "
@@ -80,8 +80,7 @@ def negative_mask(
         UsageError: an unknown mode, or N outside 1..num_classes - 1.
     """
     num_classes = goodness.shape[1]
-    if mode not in NEGATIVE_MODES:
-        raise UsageError(f"negatives = {mode!r} is not valid; choose one of {', '.join(NEGATIVE_MODES)}")
+    check_choice("negatives", mode, NEGATIVE_MODES)
     wrong = torch.ones_like(goodness, dtype=torch.bool)
     wrong[torch.arange(goodness.shape[0], device=goodness.device), labels] = False
     if mode == "all":
@@ -127,8 +126,7 @@ def n_pair_margin_loss(
     Raises:
         UsageError: an unknown form, a scale that is not positive, or a row without negatives.
     """
-    if form not in LOSS_FORMS:
-        raise UsageError(f"loss = {form!r} is not valid; choose one of {', '.join(LOSS_FORMS)}")
+    check_choice("loss", form, LOSS_FORMS)
     if scale <= 0:
         raise UsageError(f"the softplus scale must be positive, got {scale}")
     counts = negatives.sum(dim=1)
@@ -165,10 +163,8 @@ class ClassCentroids(nn.Module):
     def __init__(self, num_classes: int, dim: int, distance: str = "cosine", mode: str = "learned",
                  momentum: float = 0.9) -> None:
         super().__init__()
-        if distance not in DISTANCES:
-            raise UsageError(f"model.distance = {distance!r} is not valid; choose one of {', '.join(DISTANCES)}")
-        if mode not in CENTROID_MODES:
-            raise UsageError(f"model.centroids = {mode!r} is not valid; choose one of {', '.join(CENTROID_MODES)}")
+        check_choice("model.distance", distance, DISTANCES)
+        check_choice("model.centroids", mode, CENTROID_MODES)
         if not 0.0 <= momentum < 1.0:
             raise UsageError(f"model.centroid_momentum must be in [0, 1), got {momentum}")
         if num_classes < 2 or dim < 1:

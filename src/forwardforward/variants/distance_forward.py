@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 import torch
 
 from ..baselines.end_to_end import BackpropClassifier, BackpropTrainer
-from ..config import DataConfig, TrainConfig, dataclass_from_dict
+from ..config import DataConfig, TrainConfig, check_choice, dataclass_from_dict
 from ..data.augment import jitter_images
 from ..errors import UsageError
 from ..optim import OptimizerConfig, build_optimizer
+from ..training.checkpoint import CheckpointParts, ResumableTrainer
 from ..training.evaluation import evaluate_splits
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import lr_gain, set_gain
@@ -104,15 +105,10 @@ class DFRunConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_schedule="hinton", skip_first=0))
 
 
-def _choose(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(allowed)}")
-
-
 def _check_model(model: DFModelConfig) -> None:
     for key, allowed in (("kind", KINDS), ("distance", DISTANCES), ("centroids", CENTROID_MODES),
                          ("negatives", NEGATIVE_MODES), ("loss", LOSS_FORMS), ("collaboration", COLLABORATIONS)):
-        _choose(f"model.{key}", getattr(model, key), allowed)
+        check_choice(f"model.{key}", getattr(model, key), allowed)
     if not model.hidden or any(width <= 0 for width in model.hidden):
         raise UsageError(f"model.hidden must list positive widths, got {list(model.hidden)}")
     if model.kernel_size <= 0 or model.kernel_size % 2 == 0:
@@ -145,7 +141,7 @@ def config_from_dict(values: dict) -> DFRunConfig:
             that do not fit together.
     """
     config = dataclass_from_dict(DFRunConfig, values)
-    _choose("method", config.method, METHODS)
+    check_choice("method", config.method, METHODS)
     _check_model(config.model)
     if config.train.schedule != "simultaneous":
         raise UsageError("Distance-Forward trains every layer on every batch; set train.schedule = 'simultaneous'")
@@ -186,7 +182,7 @@ def make_trainer(config: DFRunConfig, data: TrainingData, device: torch.device):
     return DFTrainer(config, data, device)
 
 
-class DFTrainer:
+class DFTrainer(ResumableTrainer):
     """Owns a `DFNetwork`, its optimizer and the random generators of a Distance-Forward run.
 
     Has the interface of the core `Trainer`, so `forwardforward.training.train` runs it. One
@@ -351,32 +347,13 @@ class DFTrainer:
         """Error rates in percent on every evaluation split, with keys like `test/error_centroid`."""
         return evaluate_splits(self.data.eval_splits, self.evaluate_split)
 
-    def state_dict(self) -> dict:
-        """Weights, centroids, feedback weights, optimizer and random generators, to continue bit for bit."""
-        return {
-            "epoch": self.epoch,
-            "network": self.network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "negatives_rng": self.negatives_generator.get_state(),
-            "jitter_rng": self.jitter_generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned, running-mean centroids included.
-
-        Raises:
-            UsageError: the state does not fit this run's network.
-        """
-        try:
-            self.network.load_state_dict(state["network"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        self.negatives_generator.set_state(state["negatives_rng"].cpu())
-        self.jitter_generator.set_state(state["jitter_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, centroids, feedback weights, optimizer and random generators by checkpoint key."""
+        return CheckpointParts(
+            parts={"network": self.network, "optimizer": self.optimizer},
+            generators={"shuffle_rng": self.shuffle_generator, "negatives_rng": self.negatives_generator,
+                        "jitter_rng": self.jitter_generator},
+        )
 
 
 __all__ = ["DFModelConfig", "DFRunConfig", "DFTrainer", "build_backprop_baseline", "config_from_dict", "make_trainer"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import check_choice
 from ..errors import UsageError
 from ..optim import OPTIMIZERS, OptimizerConfig
 
@@ -168,11 +169,6 @@ class NCARunConfig:
         return self.train.eval_first, self.train.eval_last or self.train.steps
 
 
-def _choose(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(allowed)}")
-
-
 def _at_least(key: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise UsageError(f"{key} must be at least {minimum}, got {value}")
@@ -185,17 +181,17 @@ def validate(config: NCARunConfig) -> None:
         UsageError: a value out of range or an unknown choice.
     """
     data, model, train = config.data, config.model, config.train
-    _choose("trainer", config.trainer, TRAINERS)
-    _choose("data.dataset", data.dataset, DATASETS)
-    _choose("data.split", data.split, ("hinton", "full"))
-    _choose("optimizer.name", config.optimizer.name, OPTIMIZERS)
-    _choose("train.lr_schedule", train.lr_schedule, LR_SCHEDULES)
-    _choose("model.goodness", model.goodness, GOODNESS)
-    _choose("model.goodness_scope", model.goodness_scope, ("image", "cell"))
-    _choose("model.objective", model.objective, OBJECTIVES)
-    _choose("model.hidden_state", model.hidden_state, HIDDEN_STATES)
-    _choose("model.feature_norm", model.feature_norm, FEATURE_NORMS)
-    _choose("negatives.kind", config.negatives.kind, NEGATIVES)
+    check_choice("trainer", config.trainer, TRAINERS)
+    check_choice("data.dataset", data.dataset, DATASETS)
+    check_choice("data.split", data.split, ("hinton", "full"))
+    check_choice("optimizer.name", config.optimizer.name, OPTIMIZERS)
+    check_choice("train.lr_schedule", train.lr_schedule, LR_SCHEDULES)
+    check_choice("model.goodness", model.goodness, GOODNESS)
+    check_choice("model.goodness_scope", model.goodness_scope, ("image", "cell"))
+    check_choice("model.objective", model.objective, OBJECTIVES)
+    check_choice("model.hidden_state", model.hidden_state, HIDDEN_STATES)
+    check_choice("model.feature_norm", model.feature_norm, FEATURE_NORMS)
+    check_choice("negatives.kind", config.negatives.kind, NEGATIVES)
     if not 3 <= data.crop <= 28:
         raise UsageError(f"data.crop must be between 3 and 28 cells, got {data.crop}")
     for key in ("limit", "train_limit", "eval_limit"):

@@ -14,6 +14,7 @@ from ..baselines.nca_bptt import BPTTCellularAutomaton
 from ..errors import UsageError
 from ..negatives import hard_wrong_labels, random_wrong_labels
 from ..optim import build_optimizer
+from ..training.checkpoint import CheckpointParts, ResumableTrainer
 from ..training.evaluation import evaluate_splits
 from ..training.loop import run_epoch
 from ..training.run import load_training_data
@@ -27,7 +28,7 @@ from .nca_config import NCARunConfig
 METHODS = {"ff": "goodness", "backprop": "softmax"}
 
 
-class NCATrainer:
+class NCATrainer(ResumableTrainer):
     """Owns the automaton, its optimizers and the random generators of a run.
 
     Args:
@@ -240,33 +241,13 @@ class NCATrainer:
 
     # -- state ------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """Everything needed to continue the run bit for bit: weights, optimizers, RNGs."""
-        return {
-            "epoch": self.epoch,
-            "network": self.model.state_dict(),
-            "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
-            "sample_rng": self.sample_generator.get_state(),
-            "label_rng": self.label_generator.get_state(),
-            "mask_rng": self.mask_generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned.
-
-        Raises:
-            UsageError: the state does not fit this run's model.
-        """
-        try:
-            self.model.load_state_dict(state["network"])
-            for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
-                optimizer.load_state_dict(optimizer_state)
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.sample_generator.set_state(state["sample_rng"].cpu())
-        self.label_generator.set_state(state["label_rng"].cpu())
-        self.mask_generator.set_state(state["mask_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, optimizers and random generators by checkpoint key."""
+        return CheckpointParts(
+            parts={"network": self.model, "optimizers": list(self.optimizers)},
+            generators={"sample_rng": self.sample_generator, "label_rng": self.label_generator,
+                        "mask_rng": self.mask_generator},
+        )
 
 
 def build_nca_trainer(config: NCARunConfig, data_dir: str | None, device: torch.device) -> NCATrainer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import check_choice
 from ..errors import UsageError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar10-jpeg")
@@ -177,11 +178,6 @@ class SCFFRunConfig:
         return (self.train.epochs,) * self.num_layers
 
 
-def _choose(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(allowed)}")
-
-
 def _per_layer(key: str, values: tuple, count: int) -> None:
     if len(values) != count:
         raise UsageError(f"{key} needs one entry per layer ({count}), got {len(values)}: {list(values)}")
@@ -195,11 +191,11 @@ def validate(config: SCFFRunConfig) -> None:
             differs from the number of layers.
     """
     data, model, opt, probe, train = config.data, config.model, config.optimizer, config.probe, config.train
-    _choose("data.dataset", data.dataset, DATASETS)
-    _choose("data.split", data.split, ("hinton", "full"))
-    _choose("data.augment", data.augment, AUGMENT_MODES)
-    _choose("model.kind", model.kind, KINDS)
-    _choose("train.schedule", train.schedule, SCHEDULES)
+    check_choice("data.dataset", data.dataset, DATASETS)
+    check_choice("data.split", data.split, ("hinton", "full"))
+    check_choice("data.augment", data.augment, AUGMENT_MODES)
+    check_choice("model.kind", model.kind, KINDS)
+    check_choice("train.schedule", train.schedule, SCHEDULES)
     if data.limit is not None and data.limit < 2:
         raise UsageError(f"data.limit must be at least 2, got {data.limit}")
     if data.max_shift < 0:
@@ -212,7 +208,7 @@ def validate(config: SCFFRunConfig) -> None:
     for key in ("activation", "threshold_pos", "threshold_neg", "penalty"):
         _per_layer(f"model.{key}", getattr(model, key), layers)
     for name in model.activation:
-        _choose("model.activation", name, ACTIVATIONS)
+        check_choice("model.activation", name, ACTIVATIONS)
     if any(value < 0 for value in model.penalty):
         raise UsageError(f"model.penalty must not be negative, got {list(model.penalty)}")
     if model.num_negatives < 1:
@@ -221,7 +217,7 @@ def validate(config: SCFFRunConfig) -> None:
         for key in ("kernel_size", "padding", "pool", "pool_size", "pool_stride", "pool_padding"):
             _per_layer(f"model.{key}", getattr(model, key), layers)
         for name in model.pool:
-            _choose("model.pool", name, POOLS)
+            check_choice("model.pool", name, POOLS)
     for key in ("lr", "weight_decay", "lr_decay", "decay_every"):
         _per_layer(f"optimizer.{key}", getattr(opt, key), layers)
     if any(v < 0 for v in opt.lr + opt.weight_decay) or any(not 0 < d <= 1 for d in opt.lr_decay):

@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..negatives import self_contrastive_pairs
 from ..normalization import standardize
 from ..optim import OptimizerConfig
+from ..training.checkpoint import CheckpointParts, ResumableTrainer, checkpoint_must_fit
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import exponential_gain, set_gain
 from .scff import SCFFNetwork, build_conv_blocks, build_mlp_blocks
@@ -61,7 +62,7 @@ def load_scff_data(config: SCFFRunConfig, data_dir: str | None, device: torch.de
     )
 
 
-class SCFFTrainer:
+class SCFFTrainer(ResumableTrainer):
     """Owns an SCFF network, its per-layer optimizers and the random generators of a run.
 
     Args:
@@ -266,17 +267,17 @@ class SCFFTrainer:
 
     # -- state ------------------------------------------------------------------------------
 
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, optimizers and random generators by checkpoint key (the step counts aside)."""
+        return CheckpointParts(
+            parts={"network": self.network, "block_optimizers": [block.optimizer for block in self.network.blocks]},
+            generators={"shuffle_rng": self.shuffle_generator, "pair_rng": self.pair_generator,
+                        "augment_rng": self.augment_generator},
+        )
+
     def state_dict(self) -> dict:
-        """Everything needed to continue the run bit for bit: weights, optimizers, RNGs."""
-        return {
-            "epoch": self.epoch,
-            "network": self.network.state_dict(),
-            "block_optimizers": [block.optimizer.state_dict() for block in self.network.blocks],
-            "steps": list(self.steps),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "pair_rng": self.pair_generator.get_state(),
-            "augment_rng": self.augment_generator.get_state(),
-        }
+        """Return everything needed to continue the run bit for bit: weights, optimizers, step counts, RNGs."""
+        return {**self.checkpoint_parts().capture(self.epoch), "steps": list(self.steps)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned.
@@ -284,17 +285,10 @@ class SCFFTrainer:
         Raises:
             UsageError: the state does not fit this run's network.
         """
-        try:
-            self.network.load_state_dict(state["network"])
-            for block, opt_state in zip(self.network.blocks, state["block_optimizers"], strict=True):
-                block.optimizer.load_state_dict(opt_state)
-            self.steps = [int(s) for s in state["steps"]]
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        self.pair_generator.set_state(state["pair_rng"].cpu())
-        self.augment_generator.set_state(state["augment_rng"].cpu())
-        self.epoch = int(state["epoch"])
+        with checkpoint_must_fit():  # read before restoring anything, so a bad entry changes nothing
+            steps = [int(s) for s in state["steps"]]
+        self.epoch = self.checkpoint_parts().restore(state)
+        self.steps = steps
 
 
 def build_scff_trainer(config: SCFFRunConfig, data_dir: str | None, device: torch.device) -> SCFFTrainer:

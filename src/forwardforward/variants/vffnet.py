@@ -30,6 +30,7 @@ from ..config import (
     NegativesConfig,
     ReadoutConfig,
     TrainConfig,
+    check_choice,
     dataclass_from_dict,
 )
 from ..errors import UsageError
@@ -40,6 +41,7 @@ from ..normalization import rms_normalize
 from ..objectives import cosine_contrastive_loss, threshold_loss
 from ..optim import OptimizerConfig, build_optimizer
 from ..readout import LinearReadout, check_skip
+from ..training.checkpoint import CheckpointParts, ResumableTrainer
 from ..training.evaluation import evaluate_splits
 from ..training.loop import epoch_order, run_epoch
 from ..training.schedules import lr_gain, set_gain
@@ -112,8 +114,7 @@ def _check_model(model: VFFModelConfig) -> None:
     choices = {"model.kind": (model.kind, KINDS), "model.labels": (model.labels, LABEL_MODES),
                "model.goodness": (model.goodness, ("sum_of_squares", "mean_of_squares"))}
     for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise UsageError(f"{key} = {value!r} is not valid; choose one of {', '.join(allowed)}")
+        check_choice(key, value, allowed)
     if not model.hidden or any(w <= 0 for w in model.hidden):
         raise UsageError(f"model.hidden must list positive widths, got {list(model.hidden)}")
     if model.kernel_size <= 0 or model.kernel_size % 2 == 0:
@@ -409,7 +410,7 @@ def make_trainer(config: VFFRunConfig, data: TrainingData, device: torch.device)
     return VFFTrainer(config, data, device)
 
 
-class VFFTrainer:
+class VFFTrainer(ResumableTrainer):
     """Owns a `VFFNet`, one optimizer per layer group, the read-out and the random generators.
 
     Has the interface of the core `Trainer`, so `forwardforward.training.train` runs it.
@@ -574,33 +575,14 @@ class VFFTrainer:
         """Error rates in percent on every evaluation split, with keys like `test/error_goodness`."""
         return evaluate_splits(self.data.eval_splits, self.evaluate_split)
 
-    def state_dict(self) -> dict:
-        """Weights, noise patterns, optimizers and random generators, to continue bit for bit."""
-        return {
-            "epoch": self.epoch,
-            "network": self.network.state_dict(),
-            "group_optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
-            "readout": None if self.readout is None else self.readout.state_dict(),
-            "readout_optimizer": None if self.readout is None else self.readout.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_generator.get_state(),
-            "negatives_rng": self.negatives_generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what `state_dict` returned, noise patterns included.
-
-        Raises:
-            UsageError: the state does not fit this run's network.
-        """
-        try:
-            self.network.load_state_dict(state["network"])
-            for optimizer, opt_state in zip(self.optimizers, state["group_optimizers"], strict=True):
-                optimizer.load_state_dict(opt_state)
-            if self.readout is not None:
-                self.readout.load_state_dict(state["readout"])
-                self.readout.optimizer.load_state_dict(state["readout_optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"the checkpoint does not match this run's configuration: {exc}".splitlines()[0]) from None
-        self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
-        self.negatives_generator.set_state(state["negatives_rng"].cpu())
-        self.epoch = int(state["epoch"])
+    def checkpoint_parts(self) -> CheckpointParts:
+        """Return the weights, noise patterns, optimizers, read-out and random generators by checkpoint key."""
+        return CheckpointParts(
+            parts={
+                "network": self.network,
+                "group_optimizers": list(self.optimizers),
+                "readout": self.readout,
+                "readout_optimizer": None if self.readout is None else self.readout.optimizer,
+            },
+            generators={"shuffle_rng": self.shuffle_generator, "negatives_rng": self.negatives_generator},
+        )
