@@ -336,10 +336,10 @@ _CORE_ONLY_CHOICES = {"model.kind"}
 
 
 def check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    """Check that the setting `key` holds one of the `allowed` names.
+    """Check that the setting `key` is one of the `allowed` names.
 
     Raises:
-        UsageError: `value` is not in `allowed`; the message names the key, the value and the
+        UsageError: `value` is not in `allowed`. The message names the key, the value and the
             choices.
     """
     if value not in allowed:

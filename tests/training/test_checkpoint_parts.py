@@ -26,7 +26,7 @@ def _parts(width: int = 3, layers: int = 2, readout: bool = False, seed: int = 0
 
 
 def _step(objects: dict) -> None:
-    """One Adam step on every layer, so that the optimizers hold moment estimates."""
+    """One Adam step on every layer, so that the optimizers contain moment estimates."""
     x = torch.ones(4, objects["network"][0].in_features)
     objects["network"](x).square().sum().backward()
     for optimizer in objects["optimizers"]:

@@ -1,4 +1,4 @@
-"""Atomic checkpoints that load with `weights_only=True`, and the trainer state they hold."""
+"""Atomic checkpoints that load with `weights_only=True`, and the trainer state they contain."""
 
 from __future__ import annotations
 

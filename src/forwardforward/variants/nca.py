@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import check_choice
 from ..errors import UsageError
 from ..layers import FFLinear
 from ..normalization import rms_normalize
@@ -278,10 +279,8 @@ class FFCellularAutomaton(nn.Module):
             raise UsageError(f"the update rule needs positive block widths, got {list(hidden)}")
         if not 0 <= skip_first < len(hidden):
             raise UsageError(f"skip_first = {skip_first} leaves none of the {len(hidden)} blocks for prediction")
-        if hidden_state not in HIDDEN_STATES:
-            raise UsageError(f"invalid hidden_state {hidden_state!r}; choose one of {', '.join(HIDDEN_STATES)}")
-        if feature_norm not in FEATURE_NORMS:
-            raise UsageError(f"invalid feature_norm {feature_norm!r}; choose one of {', '.join(FEATURE_NORMS)}")
+        check_choice("hidden_state", hidden_state, HIDDEN_STATES)
+        check_choice("feature_norm", feature_norm, FEATURE_NORMS)
         self.num_classes = num_classes
         self.skip_first = skip_first
         self.share_belief = share_belief

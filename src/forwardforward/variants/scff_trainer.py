@@ -277,7 +277,7 @@ class SCFFTrainer(ResumableTrainer):
 
     def state_dict(self) -> dict:
         """Return everything needed to continue the run bit for bit: weights, optimizers, step counts, RNGs."""
-        return {**self.checkpoint_parts().capture(self.epoch), "steps": list(self.steps)}
+        return {**super().state_dict(), "steps": list(self.steps)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned.
@@ -285,9 +285,10 @@ class SCFFTrainer(ResumableTrainer):
         Raises:
             UsageError: the state does not fit this run's network.
         """
-        with checkpoint_must_fit():  # read before restoring anything, so a bad entry changes nothing
+        # Read the step counts first, so that a bad entry raises before any part is restored.
+        with checkpoint_must_fit():
             steps = [int(s) for s in state["steps"]]
-        self.epoch = self.checkpoint_parts().restore(state)
+        super().load_state_dict(state)
         self.steps = steps
 
 
