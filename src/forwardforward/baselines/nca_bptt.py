@@ -24,17 +24,18 @@ class BPTTCellularAutomaton(nn.Module):
     Args:
         num_classes: logits of the read-out.
         hidden: units of each block; the last width is the number of hidden channels.
+        damping: share of the old hidden state that an updating cell keeps (see `CellGrid`).
 
     Raises:
-        UsageError: no block or a non-positive width.
+        UsageError: no block, a non-positive width, or `damping` outside [0, 1).
     """
 
-    def __init__(self, num_classes: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, num_classes: int, hidden: tuple[int, ...], damping: float = 0.0) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
             raise UsageError(f"the update rule needs positive block widths, got {list(hidden)}")
         self.num_classes = num_classes
-        self.grid = CellGrid(0, hidden[-1])
+        self.grid = CellGrid(0, hidden[-1], damping=damping)
         widths = (self.grid.in_features, *hidden)
         self.layers = nn.ModuleList(nn.Linear(widths[i], widths[i + 1]) for i in range(len(hidden)))
         self.readout = nn.Linear(hidden[-1], num_classes)

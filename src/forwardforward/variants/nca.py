@@ -139,12 +139,21 @@ class CellGrid(nn.Module):
         label_channels: channels holding the candidate label's one-hot (0 for no label).
         hidden_channels: channels written by the rule.
         label_strength: value of the label's channel in a live cell.
+        damping: share of the old hidden channels that an updating cell keeps, in [0, 1).
+
+    Raises:
+        UsageError: no hidden channel, or `damping` outside [0, 1).
     """
 
-    def __init__(self, label_channels: int, hidden_channels: int, label_strength: float = 1.0) -> None:
+    def __init__(
+        self, label_channels: int, hidden_channels: int, label_strength: float = 1.0, damping: float = 0.0
+    ) -> None:
         super().__init__()
         if hidden_channels < 1:
             raise UsageError(f"the rule needs at least one hidden channel, got {hidden_channels}")
+        if not 0.0 <= damping < 1.0:
+            raise UsageError(f"damping must be in [0, 1) (the share of the old hidden state kept), got {damping}")
+        self.damping = float(damping)
         self.label_channels = int(label_channels)
         self.hidden_channels = int(hidden_channels)
         self.label_strength = float(label_strength)
@@ -199,6 +208,8 @@ class CellGrid(nn.Module):
     ) -> torch.Tensor:
         """Return the next state: the cells under `mask` take `hidden`, the others keep theirs.
 
+        With `damping` d, an updating cell takes `d * old + (1 - d) * hidden` instead.
+
         Args:
             state: `(batch, C, H, W)`.
             cells: `(live,)` flat indices of the live cells.
@@ -212,6 +223,8 @@ class CellGrid(nn.Module):
         split = 1 + self.label_channels
         old = state[:, split:].permute(0, 2, 3, 1).reshape(-1, self.hidden_channels)  # (batch*H*W, K)
         new = torch.zeros_like(old).index_put((cells,), hidden)
+        if self.damping:
+            new = torch.lerp(new, old, self.damping)
         updated = torch.where(mask.reshape(-1, 1), new, old)
         updated = updated.view(batch, height, width, self.hidden_channels).permute(0, 3, 1, 2)
         return torch.cat([state[:, :split], updated], dim=1)
@@ -254,6 +267,7 @@ class FFCellularAutomaton(nn.Module):
             `split` normalises the features of the pixel and label channels and those of the
             hidden channels separately, so the pixel and label evidence keeps one scale at every
             step instead of shrinking once the hidden channels fill.
+        damping: share of the old hidden state that an updating cell keeps (see `CellGrid`).
 
     Raises:
         UsageError: no block, a non-positive width, `skip_first` that leaves no block, or an
@@ -273,6 +287,7 @@ class FFCellularAutomaton(nn.Module):
         share_belief: bool = False,
         hidden_state: str = "last",
         feature_norm: str = "joint",
+        damping: float = 0.0,
     ) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
@@ -288,7 +303,7 @@ class FFCellularAutomaton(nn.Module):
         self.feature_norm = feature_norm
         written = hidden[-1] if hidden_state == "last" else sum(hidden)
         beliefs = len(hidden) if share_belief else 0
-        self.grid = CellGrid(num_classes, written + beliefs, label_strength)
+        self.grid = CellGrid(num_classes, written + beliefs, label_strength, damping)
         widths = (self.grid.in_features, *hidden)
         self.blocks = nn.ModuleList(
             FFLinear(widths[i], widths[i + 1], goodness=goodness, objective=objective, symba_alpha=symba_alpha,

@@ -59,6 +59,9 @@ class NCAModelConfig:
         alive_threshold: a cell belongs to the digit when its pixel is above this value.
         alive_dilation: grow the digit's cells by this many cells (3 x 3 max pooling per cell).
         update_rate: probability that a live cell updates its hidden channels at a step.
+        damping: share of a cell's old hidden channels kept when it updates: the new hidden
+            state is `damping * old + (1 - damping) * rule output`, as Hinton's recurrent FF
+            network damps its layers' updates. 0 replaces the state.
         goodness_scope: FF only: `image` scores each grid's mean goodness over its live cells in
             the loss; `cell` scores every cell on its own.
         goodness: `sum_of_squares` or `mean_of_squares` of a cell's activities in a block.
@@ -82,6 +85,7 @@ class NCAModelConfig:
     alive_threshold: float = 0.1
     alive_dilation: int = 0
     update_rate: float = 0.5
+    damping: float = 0.0
     goodness_scope: str = "image"
     goodness: str = "sum_of_squares"
     objective: str = "threshold"
@@ -201,6 +205,9 @@ def validate(config: NCARunConfig) -> None:
         raise UsageError(f"model.hidden must list positive widths, got {list(model.hidden)}")
     if not 0.0 < model.update_rate <= 1.0:
         raise UsageError(f"model.update_rate must be in (0, 1], got {model.update_rate}")
+    if not 0.0 <= model.damping < 1.0:
+        raise UsageError(f"model.damping must be in [0, 1) (the share of the old hidden state kept), "
+                         f"got {model.damping}")
     _at_least("model.alive_dilation", model.alive_dilation, 0)
     _at_least("model.label_strength", model.label_strength, 0.0)
     if not 0 <= model.skip_first < len(model.hidden):

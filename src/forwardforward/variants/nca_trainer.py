@@ -53,11 +53,11 @@ class NCATrainer(ResumableTrainer):
             self.model: torch.nn.Module = FFCellularAutomaton(
                 data.num_classes, model.hidden, model.label_strength, model.goodness, model.objective,
                 model.symba_alpha, model.threshold, model.skip_first, model.share_belief, model.hidden_state,
-                model.feature_norm,
+                model.feature_norm, model.damping,
             )
             self.optimizers = [block.configure_optimizer(config.optimizer) for block in self.model.blocks]
         else:
-            self.model = BPTTCellularAutomaton(data.num_classes, model.hidden)
+            self.model = BPTTCellularAutomaton(data.num_classes, model.hidden, model.damping)
             self.optimizers = [build_optimizer(self.model, config.optimizer)]
         self.model.to(device)
         self.sample_generator = torch.Generator().manual_seed(seed + 1)
