@@ -282,7 +282,7 @@ def test_split_feature_norm_keeps_input_scale():
         FFCellularAutomaton(10, (12, 6), feature_norm="layer")
 
 
-def test_damping_keeps_a_share_of_the_old_hidden_state():
+def test_damping_keeps_old_state_share():
     images, alive = _grids()
     cells = live_indices(alive)
     grid = CellGrid(10, 6, damping=0.3)
@@ -292,7 +292,7 @@ def test_damping_keeps_a_share_of_the_old_hidden_state():
     mask = alive.clone()
     mask[0] = False  # grid 0 keeps its state this step
     new = grid.write_hidden(state, cells, hidden, mask)
-    # An updating cell takes 0.3 * 2 + 0.7 * 1; a cell outside the mask keeps 2.
+    # An updating cell takes 0.3 * 2 + 0.7 * 1, and a cell outside the mask keeps 2.
     assert torch.allclose(new[1:, 11:][mask[1:].unsqueeze(1).expand(-1, 6, -1, -1)], torch.tensor(1.3))
     assert torch.equal(new[0], state[0])
     assert torch.equal(new[:, :11], state[:, :11])  # pixel and label channels never change

@@ -152,7 +152,8 @@ class CellGrid(nn.Module):
         if hidden_channels < 1:
             raise UsageError(f"the rule needs at least one hidden channel, got {hidden_channels}")
         if not 0.0 <= damping < 1.0:
-            raise UsageError(f"damping must be in [0, 1) (the share of the old hidden state kept), got {damping}")
+            raise UsageError(f"damping is the share of the old hidden state that an updating cell keeps, so it "
+                             f"must be in [0, 1), got {damping}; use 0 to replace the state at every update")
         self.damping = float(damping)
         self.label_channels = int(label_channels)
         self.hidden_channels = int(hidden_channels)

@@ -206,8 +206,8 @@ def validate(config: NCARunConfig) -> None:
     if not 0.0 < model.update_rate <= 1.0:
         raise UsageError(f"model.update_rate must be in (0, 1], got {model.update_rate}")
     if not 0.0 <= model.damping < 1.0:
-        raise UsageError(f"model.damping must be in [0, 1) (the share of the old hidden state kept), "
-                         f"got {model.damping}")
+        raise UsageError(f"model.damping is the share of the old hidden state that an updating cell keeps, so "
+                         f"it must be in [0, 1), got {model.damping}; use 0 to replace the state at every update")
     _at_least("model.alive_dilation", model.alive_dilation, 0)
     _at_least("model.label_strength", model.label_strength, 0.0)
     if not 0 <= model.skip_first < len(model.hidden):
