@@ -32,8 +32,12 @@ def job_args(run_dir, data_dir, timeout_s):
             "--parallel", "pipeline", "--timeout", timeout_s]
 
 
-def wait_for_epoch(run_dir, epoch, processes, limit_s=60.0):
-    """Wait until the job has written the stage checkpoints of `epoch`."""
+def wait_for_epoch(run_dir, epoch, processes, limit_s=180.0):
+    """Wait until the job has written the stage checkpoints of `epoch`.
+
+    The limit is generous because a loaded 2-core machine can take over a minute to start two
+    ranks and finish an epoch. The wait ends as soon as the checkpoints are there.
+    """
     manifest = run_dir / "pipeline.json"
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
