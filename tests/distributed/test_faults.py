@@ -35,8 +35,8 @@ def job_args(run_dir, data_dir, timeout_s):
 def wait_for_epoch(run_dir, epoch, processes, limit_s=180.0):
     """Wait until the job has written the stage checkpoints of `epoch`.
 
-    The limit is generous because a loaded 2-core machine can take over a minute to start two
-    ranks and finish an epoch. The wait ends as soon as the checkpoints are there.
+    On a 2-core machine busy with other work, starting two ranks and finishing an epoch once
+    took over a minute, so the limit is generous. The wait ends as soon as the checkpoints exist.
     """
     manifest = run_dir / "pipeline.json"
     deadline = time.monotonic() + limit_s

@@ -282,7 +282,7 @@ def test_split_feature_norm_keeps_input_scale():
         FFCellularAutomaton(10, (12, 6), feature_norm="layer")
 
 
-def test_damping_keeps_old_state_share():
+def test_damping_mixes_old_and_new_state():
     images, alive = _grids()
     cells = live_indices(alive)
     grid = CellGrid(10, 6, damping=0.3)
@@ -290,17 +290,23 @@ def test_damping_keeps_old_state_share():
     state[:, 11:] = 2.0 * alive.unsqueeze(1)  # old hidden state: 2 in every live cell
     hidden = torch.ones(cells.numel(), 6)
     mask = alive.clone()
-    mask[0] = False  # grid 0 keeps its state this step
+    mask[0] = False  # grid 0 keeps its state at this step
+    updating = mask[1:].unsqueeze(1).expand(-1, 6, -1, -1)  # hidden channels of the updating cells
+
     new = grid.write_hidden(state, cells, hidden, mask)
     # An updating cell takes 0.3 * 2 + 0.7 * 1, and a cell outside the mask keeps 2.
-    assert torch.allclose(new[1:, 11:][mask[1:].unsqueeze(1).expand(-1, 6, -1, -1)], torch.tensor(1.3))
+    assert torch.allclose(new[1:, 11:][updating], torch.tensor(1.3))
     assert torch.equal(new[0], state[0])
     assert torch.equal(new[:, :11], state[:, :11])  # pixel and label channels never change
+
     undamped = CellGrid(10, 6).write_hidden(state, cells, hidden, mask)
-    assert torch.allclose(undamped[1:, 11:][mask[1:].unsqueeze(1).expand(-1, 6, -1, -1)], torch.tensor(1.0))
+    assert torch.allclose(undamped[1:, 11:][updating], torch.tensor(1.0))
+    assert BPTTCellularAutomaton(10, (12, 6), damping=0.3).grid.damping == 0.3
+
+
+def test_damping_rejects_out_of_range():
     for bad in (-0.1, 1.0):
         with pytest.raises(UsageError, match="damping"):
             CellGrid(10, 6, damping=bad)
     with pytest.raises(UsageError, match="model.damping"):
         config_from_dict({"variant": "nca", "model": {"damping": 1.0}})
-    assert BPTTCellularAutomaton(10, (12, 6), damping=0.3).grid.damping == 0.3

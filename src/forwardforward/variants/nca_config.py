@@ -59,9 +59,9 @@ class NCAModelConfig:
         alive_threshold: a cell belongs to the digit when its pixel is above this value.
         alive_dilation: grow the digit's cells by this many cells (3 x 3 max pooling per cell).
         update_rate: probability that a live cell updates its hidden channels at a step.
-        damping: share of a cell's old hidden channels kept when it updates: the new hidden
-            state is `damping * old + (1 - damping) * rule output`, as Hinton's recurrent FF
-            network damps its layers' updates. 0 replaces the state.
+        damping: share of a cell's old hidden channels that it keeps when it updates. The new
+            hidden state is `damping * old + (1 - damping) * rule output`, the damping that
+            Hinton's recurrent FF network applies to its layers. 0 replaces the state.
         goodness_scope: FF only: `image` scores each grid's mean goodness over its live cells in
             the loss; `cell` scores every cell on its own.
         goodness: `sum_of_squares` or `mean_of_squares` of a cell's activities in a block.
