@@ -26,7 +26,7 @@ from ..config import check_choice
 from ..errors import UsageError
 from ..layers import FFLinear
 from ..normalization import rms_normalize
-from .nca_config import FEATURE_NORMS, HIDDEN_STATES
+from .nca_config import FEATURE_NORMS, HIDDEN_STATES, check_damping
 
 # Sobel filters scaled by 1/8, so that a unit ramp along x gives a response of 1.
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
@@ -151,9 +151,7 @@ class CellGrid(nn.Module):
         super().__init__()
         if hidden_channels < 1:
             raise UsageError(f"the rule needs at least one hidden channel, got {hidden_channels}")
-        if not 0.0 <= damping < 1.0:
-            raise UsageError(f"damping is the share of the old hidden state that an updating cell keeps, so it "
-                             f"must be in [0, 1), got {damping}; use 0 to replace the state at every update")
+        check_damping(damping)
         self.damping = float(damping)
         self.label_channels = int(label_channels)
         self.hidden_channels = int(hidden_channels)

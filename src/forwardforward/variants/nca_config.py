@@ -173,6 +173,17 @@ class NCARunConfig:
         return self.train.eval_first, self.train.eval_last or self.train.steps
 
 
+def check_damping(damping: float, key: str = "damping") -> None:
+    """Check that `damping`, the share of the old hidden state an updating cell keeps, is in [0, 1).
+
+    Raises:
+        UsageError: `damping` is outside [0, 1); the message names `key`.
+    """
+    if not 0.0 <= damping < 1.0:
+        raise UsageError(f"{key} is the share of the old hidden state that an updating cell keeps, so it "
+                         f"must be in [0, 1), got {damping}; use 0 to replace the state at every update")
+
+
 def _at_least(key: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise UsageError(f"{key} must be at least {minimum}, got {value}")
@@ -205,9 +216,7 @@ def validate(config: NCARunConfig) -> None:
         raise UsageError(f"model.hidden must list positive widths, got {list(model.hidden)}")
     if not 0.0 < model.update_rate <= 1.0:
         raise UsageError(f"model.update_rate must be in (0, 1], got {model.update_rate}")
-    if not 0.0 <= model.damping < 1.0:
-        raise UsageError(f"model.damping is the share of the old hidden state that an updating cell keeps, so "
-                         f"it must be in [0, 1), got {model.damping}; use 0 to replace the state at every update")
+    check_damping(model.damping, "model.damping")
     _at_least("model.alive_dilation", model.alive_dilation, 0)
     _at_least("model.label_strength", model.label_strength, 0.0)
     if not 0 <= model.skip_first < len(model.hidden):
