@@ -98,10 +98,18 @@ def test_greedy_schedule_freezes_lower_layers(synthetic_data_dir):
     ("probe.layers=[3]", "probe.layers"),
     ("train.schedule='sideways'", "train.schedule"),
     ("model.num_negatives=100", "num_negatives"),
+    ("data.layer_augment=['same']", "data.layer_augment needs one entry per layer"),
+    ("data.layer_augment=['same','twice']", "data.layer_augment"),
 ])
 def test_bad_settings_are_rejected(assignment, message):
     with pytest.raises(UsageError, match=message):
         load_config("scff-mnist", [assignment])
+
+
+def test_layer_augment_needs_the_greedy_schedule():
+    with pytest.raises(UsageError, match="needs train.schedule = 'greedy'"):
+        load_config("scff-mnist", ["data.layer_augment=['same','independent']", "train.schedule='simultaneous'",
+                                   "train.epochs=2"])
 
 
 def test_bad_setting_gives_one_line_cli_error(run_cli, tmp_path):
@@ -137,6 +145,20 @@ def test_augmentation_is_applied_per_half(synthetic_data_dir, mode):
     else:
         assert torch.equal(first, second)
     assert torch.equal(first, raw) == (mode == "none")
+
+
+def test_layer_augment_per_training_layer(synthetic_data_dir, monkeypatch):
+    config = load_config("scff-mnist", [*TINY_SCFF, "data.augment='none'",
+                                        "data.layer_augment=['same','independent']"])
+    device = torch.device("cpu")
+    trainer = SCFFTrainer(config, load_scff_data(config, str(synthetic_data_dir), device), device)
+    assert [trainer.augment_mode(i) for i in (0, 1, None)] == ["same", "independent", "none"]
+    seen = []
+    original = trainer.make_pairs
+    monkeypatch.setattr(trainer, "make_pairs", lambda images, mode=None: seen.append(mode) or original(images, mode))
+    trainer.train_epoch(progress=False)
+    trainer.train_epoch(progress=False)
+    assert set(seen[: len(seen) // 2]) == {"same"} and set(seen[len(seen) // 2 :]) == {"independent"}
 
 
 def test_lr_decays_per_layer_steps(synthetic_data_dir):

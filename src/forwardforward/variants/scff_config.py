@@ -32,6 +32,8 @@ class SCFFDataConfig:
         limit: keep only the first N samples of every split; None keeps all.
         augment: `none` pairs the raw sample with itself; `same` augments it once and uses
             that view for both halves; `independent` augments the two halves separately.
+        layer_augment: greedy schedule only: one of those modes per layer, used while that
+            layer trains; empty uses `augment` for every layer.
         max_shift: largest random translation of an augmented view, in pixels.
         flip: also mirror augmented views left to right at random.
     """
@@ -40,6 +42,7 @@ class SCFFDataConfig:
     split: str = "hinton"
     limit: int | None = None
     augment: str = "independent"
+    layer_augment: tuple[str, ...] = ()
     max_shift: int = 2
     flip: bool = False
 
@@ -194,6 +197,8 @@ def validate(config: SCFFRunConfig) -> None:
     check_choice("data.dataset", data.dataset, DATASETS)
     check_choice("data.split", data.split, ("hinton", "full"))
     check_choice("data.augment", data.augment, AUGMENT_MODES)
+    for mode in data.layer_augment:
+        check_choice("data.layer_augment", mode, AUGMENT_MODES)
     check_choice("model.kind", model.kind, KINDS)
     check_choice("train.schedule", train.schedule, SCHEDULES)
     if data.limit is not None and data.limit < 2:
@@ -205,6 +210,12 @@ def validate(config: SCFFRunConfig) -> None:
     if model.kind == "recurrent" and len(model.hidden) != 1:
         raise UsageError(f"a recurrent model has one layer; model.hidden must list one width, got {list(model.hidden)}")
     layers = config.num_layers
+    if data.layer_augment:
+        _per_layer("data.layer_augment", data.layer_augment, layers)
+        if train.schedule != "greedy":
+            raise UsageError(f"data.layer_augment needs train.schedule = 'greedy', got {train.schedule!r}. "
+                             "Under the simultaneous schedule all layers train on the same pairs, "
+                             "so set data.augment instead")
     for key in ("activation", "threshold_pos", "threshold_neg", "penalty"):
         _per_layer(f"model.{key}", getattr(model, key), layers)
     for name in model.activation:

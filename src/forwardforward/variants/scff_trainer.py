@@ -141,10 +141,18 @@ class SCFFTrainer(ResumableTrainer):
     def _pair_dim(self) -> int:
         return 2 if self.config.model.kind == "recurrent" else 1
 
-    def make_pairs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Positive and negative pairs of a `(batch, C * H * W)` training batch."""
+    def augment_mode(self, active: int | None) -> str:
+        """Return the augmentation mode used while 0-based layer `active` trains (None: all layers train)."""
+        data = self.config.data
+        return data.layer_augment[active] if data.layer_augment and active is not None else data.augment
+
+    def make_pairs(self, images: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Build the positive and negative pairs of a `(batch, C * H * W)` training batch.
+
+        `mode` is `none`, `same` or `independent`, and None uses `data.augment`.
+        """
         views = images.view(-1, *self.data.image_shape)
-        mode = self.config.data.augment
+        mode = mode or self.config.data.augment
         if mode == "none":
             first = second = self._format(views)
         elif mode == "same":
@@ -180,7 +188,7 @@ class SCFFTrainer(ResumableTrainer):
         """
         blocks = self.network.blocks
         stats = torch.zeros(len(blocks), 3, device=self.device)
-        x_pos, x_neg = self.make_pairs(images)
+        x_pos, x_neg = self.make_pairs(images, self.augment_mode(active))
         recurrent = self.config.model.kind == "recurrent"
         h_pos, h_neg = x_pos, x_neg
         for index, block in enumerate(blocks):
