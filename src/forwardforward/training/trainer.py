@@ -261,8 +261,9 @@ class Trainer(ResumableTrainer):
                 stats[index, 0] = metrics["loss"]
                 stats[index, 1] = metrics["goodness_pos"]
                 stats[index, 2] = metrics["goodness_neg"]
-            goodness_pos.append(block.goodness(a_pos))
-            goodness_neg.append(block.goodness(a_neg))
+            if self.histograms is not None:  # the goodness is needed for the histograms only
+                goodness_pos.append(block.goodness(a_pos))
+                goodness_neg.append(block.goodness(a_neg))
             h_pos, h_neg = self.network.normalize(a_pos), self.network.normalize(a_neg)
         if self.histograms is not None:
             self.histograms.add(goodness_pos, goodness_neg)
