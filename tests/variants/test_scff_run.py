@@ -106,7 +106,7 @@ def test_bad_settings_are_rejected(assignment, message):
         load_config("scff-mnist", [assignment])
 
 
-def test_layer_augment_needs_the_greedy_schedule():
+def test_layer_augment_needs_greedy_schedule():
     with pytest.raises(UsageError, match="needs train.schedule = 'greedy'"):
         load_config("scff-mnist", ["data.layer_augment=['same','independent']", "train.schedule='simultaneous'",
                                    "train.epochs=2"])
@@ -158,7 +158,9 @@ def test_layer_augment_per_training_layer(synthetic_data_dir, monkeypatch):
     monkeypatch.setattr(trainer, "make_pairs", lambda images, mode=None: seen.append(mode) or original(images, mode))
     trainer.train_epoch(progress=False)
     trainer.train_epoch(progress=False)
-    assert set(seen[: len(seen) // 2]) == {"same"} and set(seen[len(seen) // 2 :]) == {"independent"}
+    half = len(seen) // 2  # both epochs have the same number of batches
+    assert set(seen[:half]) == {"same"}
+    assert set(seen[half:]) == {"independent"}
 
 
 def test_lr_decays_per_layer_steps(synthetic_data_dir):
