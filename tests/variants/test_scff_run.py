@@ -155,7 +155,12 @@ def test_layer_augment_per_training_layer(synthetic_data_dir, monkeypatch):
     assert [trainer.augment_mode(i) for i in (0, 1, None)] == ["same", "independent", "none"]
     seen = []
     original = trainer.make_pairs
-    monkeypatch.setattr(trainer, "make_pairs", lambda images, mode=None: seen.append(mode) or original(images, mode))
+
+    def recording_make_pairs(images, mode=None):
+        seen.append(mode)
+        return original(images, mode)
+
+    monkeypatch.setattr(trainer, "make_pairs", recording_make_pairs)
     trainer.train_epoch(progress=False)
     trainer.train_epoch(progress=False)
     half = len(seen) // 2  # both epochs have the same number of batches
