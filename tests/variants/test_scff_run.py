@@ -46,8 +46,9 @@ def test_cli_trains_scff_and_evaluates_the_same(tmp_path, synthetic_data_dir, ru
     ("model.kind='conv'", "model.hidden=[4,8]", "model.kernel_size=[5,3]", "model.padding=[2,1]",
      "model.pool=['max','avg']", "model.pool_size=[4,2]", "model.pool_stride=[2,2]", "model.pool_padding=[1,0]",
      "probe.pool_size=[2,2]"),
-    ("model.kind='recurrent'", "model.hidden=[16]", "train.schedule='simultaneous'", "train.epochs=1"),
-    ("train.schedule='simultaneous'", "train.epochs=2", "model.activation=['relu','triangle']"),
+    ("model.kind='recurrent'", "model.hidden=[16]", "train.schedule='simultaneous'", "train.epochs=1",
+     "data.layer_augment=[]"),
+    ("train.schedule='simultaneous'", "train.epochs=2", "model.activation=['relu','triangle']", "data.layer_augment=[]"),
 ])
 def test_conv_and_recurrent_runs_finish(tmp_path, synthetic_data_dir, overrides):
     config = load_config("scff-mnist", [*TINY_SCFF, *overrides])
@@ -107,7 +108,7 @@ def test_bad_settings_are_rejected(assignment, message):
 
 
 def test_layer_augment_needs_greedy_schedule():
-    with pytest.raises(UsageError, match="needs train.schedule = 'greedy'"):
+    with pytest.raises(UsageError, match=r"needs train.schedule = 'greedy'.*set data.layer_augment=\[\]"):
         load_config("scff-mnist", ["data.layer_augment=['same','independent']", "train.schedule='simultaneous'",
                                    "train.epochs=2"])
 

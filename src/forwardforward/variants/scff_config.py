@@ -215,7 +215,7 @@ def validate(config: SCFFRunConfig) -> None:
         if train.schedule != "greedy":
             raise UsageError(f"data.layer_augment needs train.schedule = 'greedy', got {train.schedule!r}. "
                              "Under the simultaneous schedule all layers train on the same pairs, "
-                             "so set data.augment instead")
+                             "so set data.layer_augment=[] and choose one mode with data.augment")
     for key in ("activation", "threshold_pos", "threshold_neg", "penalty"):
         _per_layer(f"model.{key}", getattr(model, key), layers)
     for name in model.activation:
