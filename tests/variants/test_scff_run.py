@@ -170,7 +170,8 @@ def test_layer_augment_per_training_layer(synthetic_data_dir, monkeypatch):
 
 
 def test_lr_decays_per_layer_steps(synthetic_data_dir):
-    config = load_config("scff-mnist", [*TINY_SCFF, "optimizer.decay_every=[2,4]", "optimizer.lr_decay=[0.5,0.5]"])
+    config = load_config("scff-mnist", [*TINY_SCFF, "optimizer.lr=[0.002,0.002]", "optimizer.decay_every=[2,4]",
+                                        "optimizer.lr_decay=[0.5,0.5]"])
     device = torch.device("cpu")
     trainer = SCFFTrainer(config, load_scff_data(config, str(synthetic_data_dir), device), device)
     record = trainer.train_epoch(progress=False)  # 6 steps of layer 1: the last one at gain 0.5 ** 2
