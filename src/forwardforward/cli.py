@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import load_config, read_recipe, recipe_names
-from .errors import ForwardForwardError
+from .errors import ForwardForwardError, UsageError
 from .variants.forward_gnn.cli import add_graph_command, run_graph_command
 
 DEFAULT_RECIPE = "mnist-quick"
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"shipped recipe name or path of a .toml file (default: {DEFAULT_RECIPE})")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe setting by its dotted key, e.g. --set model.hidden=[500,500]")
-    train.add_argument("--epochs", type=int, default=None, help="number of epochs (sets train.epochs)")
+    train.add_argument("--epochs", type=int, default=None, help="number of epochs (sets train.epochs; rejected where train.layer_epochs sets the epochs per layer)")
     train.add_argument("--seed", type=int, default=None, help="random seed (sets train.seed)")
     train.add_argument("--data-dir", default=None,
                        help="folder with one sub-folder per data set (default: $FORWARDFORWARD_DATA, "
@@ -113,6 +113,11 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.backend is not None:
             overrides.append(f"train.backend='{args.backend}'")
         config = load_config(args.recipe or DEFAULT_RECIPE, overrides)
+        layer_epochs = getattr(config.train, "layer_epochs", ())
+        if args.epochs is not None and layer_epochs:
+            raise UsageError(f"--epochs sets train.epochs, which this run ignores because train.layer_epochs = "
+                             f"{list(layer_epochs)} sets the epochs of each layer; use --set "
+                             f"train.layer_epochs=[...] with one entry per layer instead")
         result = train(config, out_dir=args.out, data_dir=args.data_dir, device=args.device,
                        progress=not args.quiet, **extra)
     if result is None:

@@ -40,6 +40,18 @@ def test_cli_trains_scff_and_evaluates_the_same(tmp_path, synthetic_data_dir, ru
     evaluated = run_cli("evaluate", run_dir, "--json")
     assert evaluated.code == 0, evaluated.err
     assert json.loads(evaluated.out)["test_error_probe"] == pytest.approx(final["test/error_probe"])
+    compared = run_cli("compare", run_dir, "--json")
+    assert compared.code == 0, compared.err
+    assert json.loads(compared.out)["runs"][0]["planned_epochs"] == 2  # train.layer_epochs = [1, 1]
+
+
+def test_epochs_option_rejected_with_layer_epochs(tmp_path, synthetic_data_dir, run_cli):
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--recipe", "scff-mnist", *set_options(TINY_SCFF), "--epochs", "3",
+                     "--data-dir", synthetic_data_dir, "--out", run_dir, "--quiet")
+    assert_one_line_error(result, 2)
+    assert "train.layer_epochs = [1, 1]" in result.err
+    assert not run_dir.exists()
 
 
 @pytest.mark.parametrize("overrides", [
