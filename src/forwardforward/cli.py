@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"shipped recipe name or path of a .toml file (default: {DEFAULT_RECIPE})")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe setting by its dotted key, e.g. --set model.hidden=[500,500]")
-    train.add_argument("--epochs", type=int, default=None, help="number of epochs (sets train.epochs; rejected where train.layer_epochs sets the epochs per layer)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="number of epochs (sets train.epochs; rejected where train.layer_epochs "
+                            "sets the epochs per layer)")
     train.add_argument("--seed", type=int, default=None, help="random seed (sets train.seed)")
     train.add_argument("--data-dir", default=None,
                        help="folder with one sub-folder per data set (default: $FORWARDFORWARD_DATA, "
