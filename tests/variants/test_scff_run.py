@@ -60,7 +60,8 @@ def test_epochs_option_rejected_with_layer_epochs(tmp_path, synthetic_data_dir, 
      "probe.pool_size=[2,2]"),
     ("model.kind='recurrent'", "model.hidden=[16]", "train.schedule='simultaneous'", "train.epochs=1",
      "data.layer_augment=[]"),
-    ("train.schedule='simultaneous'", "train.epochs=2", "model.activation=['relu','triangle']", "data.layer_augment=[]"),
+    ("train.schedule='simultaneous'", "train.epochs=2", "model.activation=['relu','triangle']",
+     "data.layer_augment=[]"),
 ])
 def test_conv_and_recurrent_runs_finish(tmp_path, synthetic_data_dir, overrides):
     config = load_config("scff-mnist", [*TINY_SCFF, *overrides])
