@@ -85,14 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .training import train
-
     extra = {}
     if args.parallel is not None:
         if args.tensorboard:
             parser.error("--tensorboard is not supported with --parallel; drop one of them")
         train = _distributed_train(args)
     else:
+        from .training import train
+
         extra["tensorboard"] = args.tensorboard
         if args.stages is not None or args.timeout is not None:
             parser.error("--stages and --timeout apply only with --parallel")

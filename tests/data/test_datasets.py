@@ -391,6 +391,25 @@ def test_load_downloads_missing_files(tmp_path, monkeypatch, file_server):
         assert (data_dir / "mnist" / name).read_bytes() == (source / name).read_bytes()
 
 
+def test_failed_download_leaves_no_folder_and_one_hint(tmp_path, monkeypatch, file_server):
+    monkeypatch.delenv("FORWARDFORWARD_OFFLINE", raising=False)
+    host, port = file_server.server_address
+    info = dataclasses.replace(DATASETS["mnist"], mirrors=(f"http://{host}:{port}/absent/",))
+    monkeypatch.setitem(DATASETS, "mnist", info)
+    data_dir = tmp_path / "data"
+
+    with pytest.raises(DataError) as excinfo:
+        load_dataset("mnist", data_dir=data_dir)
+
+    message = str(excinfo.value)
+    assert f"http://{host}:{port}/absent/train-images-idx3-ubyte.gz (HTTP 404" in message
+    assert "t10k-labels-idx1-ubyte.gz" in message
+    assert message.count("Put the files in") == 1
+    assert "by hand" not in message
+    assert "\n" not in message
+    assert not data_dir.exists()
+
+
 def test_resolve_data_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("FORWARDFORWARD_DATA", str(tmp_path / "from-env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from forwardforward.data import download_file, downloads_allowed
+from forwardforward.data import DownloadFailed, download_file, downloads_allowed
 from forwardforward.errors import DataError, UsageError
 
 PAYLOAD = bytes(range(256)) * 300
@@ -146,6 +146,18 @@ def test_download_all_mirrors_fail(server_url, closed_port_url, tmp_path):
     assert "connection failed" in message
     assert "\n" not in message
     assert folder_names(tmp_path) == []
+
+
+def test_download_failure_removes_the_folders_it_created(server_url, tmp_path):
+    (tmp_path / "kept").mkdir()
+    destination = tmp_path / "kept" / "new" / "deeper" / "file.gz"
+
+    with pytest.raises(DownloadFailed) as excinfo:
+        download_file([f"{server_url}/missing/file.gz"], destination, PAYLOAD_SHA256)
+
+    assert excinfo.value.failures == [f"{server_url}/missing/file.gz (HTTP 404 Not Found)"]
+    assert folder_names(tmp_path) == ["kept"]
+    assert list((tmp_path / "kept").iterdir()) == []
 
 
 def test_download_broken_connection_leaves_nothing(server_url, tmp_path):

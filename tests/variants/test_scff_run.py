@@ -114,6 +114,8 @@ def test_greedy_schedule_freezes_lower_layers(synthetic_data_dir):
     ("model.num_negatives=100", "num_negatives"),
     ("data.layer_augment=['same']", "data.layer_augment needs one entry per layer"),
     ("data.layer_augment=['same','twice']", "data.layer_augment"),
+    ("model.threshold_neg=[6.0,-1.0]", r"model.threshold_neg must not be negative, got \[6.0, -1.0\]"),
+    ("model.threshold_pos=[-4.0,1.0]", "model.threshold_pos must not be negative"),
 ])
 def test_bad_settings_are_rejected(assignment, message):
     with pytest.raises(UsageError, match=message):

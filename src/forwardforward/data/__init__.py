@@ -9,7 +9,7 @@ from forwardforward.data.datasets import (
     Split,
     load_dataset,
 )
-from forwardforward.data.download import OFFLINE_ENV_VAR, download_file, downloads_allowed
+from forwardforward.data.download import OFFLINE_ENV_VAR, DownloadFailed, download_file, downloads_allowed
 from forwardforward.data.idx import read_idx, write_idx
 from forwardforward.data.locate import DATA_DIR_ENV_VAR, default_cache_dir, resolve_data_dir
 
@@ -20,6 +20,7 @@ __all__ = [
     "MNIST",
     "OFFLINE_ENV_VAR",
     "DatasetInfo",
+    "DownloadFailed",
     "DatasetSplits",
     "Split",
     "default_cache_dir",

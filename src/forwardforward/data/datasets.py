@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from forwardforward.data.cifar10 import CIFAR10_NAMES, load_cifar10
-from forwardforward.data.download import OFFLINE_ENV_VAR, download_file, downloads_allowed
+from forwardforward.data.download import OFFLINE_ENV_VAR, DownloadFailed, download_file, downloads_allowed
 from forwardforward.data.idx import read_idx
 from forwardforward.data.locate import DATA_DIR_ENV_VAR, resolve_data_dir
 from forwardforward.errors import DataError, UsageError
@@ -163,8 +163,12 @@ def _locate_files(info: DatasetInfo, folder: Path, download: bool) -> dict[str, 
         urls = [mirror + file_name for mirror in info.mirrors]
         try:
             found[stem] = download_file(urls, folder / file_name, info.sha256[file_name])
+        except DownloadFailed as exc:
+            # Offline users see this message first, so it names every file still missing and
+            # says once where to put them.
+            reason = f"Downloading {file_name} failed from every mirror: {', '.join(exc.failures)}."
+            raise _missing_files_error(info, folder, missing[index:], reason) from None
         except DataError as exc:
-            # Offline users see this message first, so it names every file still missing.
             raise _missing_files_error(info, folder, missing[index:], str(exc)) from None
     return found
 

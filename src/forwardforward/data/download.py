@@ -27,6 +27,14 @@ _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 _USER_AGENT = "forwardforward (Python urllib)"
 
 
+class DownloadFailed(DataError):
+    """Every mirror of a file failed; `failures` lists each mirror with its reason."""
+
+    def __init__(self, message: str, failures: list[str]):
+        super().__init__(message)
+        self.failures = failures
+
+
 def downloads_allowed() -> bool:
     """Return False when the environment variable FORWARDFORWARD_OFFLINE disables downloads.
 
@@ -115,18 +123,21 @@ def download_file(urls: list[str], destination: Path, sha256: str, timeout: floa
     broken connection, timeout, checksum mismatch) deletes the temporary file, logs a warning
     and moves on to the next mirror. A local write error stops at once. `timeout` is the
     limit in seconds for connecting and for each read, not for the whole download. The folder
-    is created when missing. An existing `destination` is replaced. Returns `destination`.
+    is created when missing, and removed again when every mirror fails and it is still empty.
+    An existing `destination` is replaced. Returns `destination`.
 
     Raises:
         UsageError: `urls` is empty or contains a URL that is not http or https, `sha256` is not
             64 lowercase hexadecimal digits, or `timeout` is not positive.
-        DataError: every mirror failed (the message names the file, the folder and each mirror
-            with its reason), or the folder cannot be created or written.
+        DownloadFailed: every mirror failed (the message names the file, the folder and each
+            mirror with its reason). It is a DataError.
+        DataError: the folder cannot be created or written.
     """
     destination = Path(destination)
     _check_arguments(urls, sha256, timeout)
 
     folder = destination.parent
+    created = _missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -157,8 +168,28 @@ def download_file(urls: list[str], destination: Path, sha256: str, timeout: floa
         logger.info("Saved %s (%d bytes, SHA-256 verified)", destination, destination.stat().st_size)
         return destination
 
-    raise DataError(
+    _remove_empty(created)
+    raise DownloadFailed(
         f"Download of {destination.name} into {folder} failed from every mirror: "
         + ", ".join(failures)
-        + ". Check the network connection, or download the file by hand and put it in that folder."
+        + ". Check the network connection, or download the file by hand and put it in that folder.",
+        failures,
     )
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """Return `folder` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty, so a failed download leaves no trace."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return

@@ -222,6 +222,11 @@ def validate(config: SCFFRunConfig) -> None:
         check_choice("model.activation", name, ACTIVATIONS)
     if any(value < 0 for value in model.penalty):
         raise UsageError(f"model.penalty must not be negative, got {list(model.penalty)}")
+    for key in ("threshold_pos", "threshold_neg"):
+        values = list(getattr(model, key))
+        if any(value < 0 for value in values):
+            raise UsageError(f"model.{key} must not be negative, got {values}: goodness (a mean of squares) "
+                             "is never negative, so a negative threshold can never be crossed")
     if model.num_negatives < 1:
         raise UsageError(f"model.num_negatives must be at least 1, got {model.num_negatives}")
     if model.kind == "conv":

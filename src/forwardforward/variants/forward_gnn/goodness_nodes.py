@@ -26,8 +26,7 @@ from torch import nn
 from ...errors import UsageError
 from ...goodness import default_threshold, get_goodness
 from ...negatives import hard_wrong_labels
-from ...objectives import get_objective
-from .augment import NO_LABEL, append_labels, make_virtual_nodes, training_assignment
+from .augment import append_labels, make_virtual_nodes, training_assignment
 from .layers import GraphConfig, build_layer, ff_objective, layer_seed
 from .metrics import masked_accuracy
 from .tasks import NodeTask
