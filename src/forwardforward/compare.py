@@ -38,13 +38,14 @@ def flatten_settings(values: dict, prefix: str = "") -> dict[str, Any]:
 def planned_epochs(config: RunConfig) -> int:
     """Epochs the run will have when finished: the greedy schedule runs `epochs` per layer.
 
-    SCFF's greedy runs sum `train.layer_epochs` when it is set. Variants whose training settings
-    have no `schedule` (such as the cellular automaton's) run `train.epochs`.
+    A config with its own `total_epochs` method gives the count itself (SCFF's sums
+    `train.layer_epochs` when it is set). Variants whose training settings have no `schedule` (such as
+    the cellular automaton's) run `train.epochs`.
     """
+    total_epochs = getattr(config, "total_epochs", None)
+    if total_epochs is not None:
+        return total_epochs()
     if getattr(config.train, "schedule", None) == "greedy":
-        epochs_per_layer = getattr(config, "epochs_per_layer", None)
-        if epochs_per_layer is not None:
-            return sum(epochs_per_layer())
         return config.train.epochs * len(config.model.hidden)
     return config.train.epochs
 

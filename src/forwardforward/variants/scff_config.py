@@ -180,6 +180,12 @@ class SCFFRunConfig:
             return self.train.layer_epochs
         return (self.train.epochs,) * self.num_layers
 
+    def total_epochs(self) -> int:
+        """Count all epochs of the run: the sum over layers (greedy) or `train.epochs`."""
+        if self.train.schedule == "greedy":
+            return sum(self.epochs_per_layer())
+        return self.train.epochs
+
 
 def _per_layer(key: str, values: tuple, count: int) -> None:
     if len(values) != count:

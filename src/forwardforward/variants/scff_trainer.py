@@ -105,9 +105,7 @@ class SCFFTrainer(ResumableTrainer):
     @property
     def total_epochs(self) -> int:
         """All epochs of the run: the sum over layers (greedy) or `train.epochs`."""
-        if self.config.train.schedule == "greedy":
-            return sum(self.config.epochs_per_layer())
-        return self.config.train.epochs
+        return self.config.total_epochs()
 
     def active_layer(self, epoch: int) -> int | None:
         """0-based index of the only layer trained in 1-based `epoch` (greedy); else None."""
