@@ -391,7 +391,7 @@ def test_load_downloads_missing_files(tmp_path, monkeypatch, file_server):
         assert (data_dir / "mnist" / name).read_bytes() == (source / name).read_bytes()
 
 
-def test_failed_download_leaves_no_folder_and_one_hint(tmp_path, monkeypatch, file_server):
+def test_download_failure_message_and_folder(tmp_path, monkeypatch, file_server):
     monkeypatch.delenv("FORWARDFORWARD_OFFLINE", raising=False)
     host, port = file_server.server_address
     info = dataclasses.replace(DATASETS["mnist"], mirrors=(f"http://{host}:{port}/absent/",))

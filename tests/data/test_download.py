@@ -148,7 +148,7 @@ def test_download_all_mirrors_fail(server_url, closed_port_url, tmp_path):
     assert folder_names(tmp_path) == []
 
 
-def test_download_failure_removes_the_folders_it_created(server_url, tmp_path):
+def test_failure_removes_created_folders(server_url, tmp_path):
     (tmp_path / "kept").mkdir()
     destination = tmp_path / "kept" / "new" / "deeper" / "file.gz"
 

@@ -165,7 +165,7 @@ def _locate_files(info: DatasetInfo, folder: Path, download: bool) -> dict[str, 
             found[stem] = download_file(urls, folder / file_name, info.sha256[file_name])
         except DownloadFailed as exc:
             # Offline users see this message first, so it names every file still missing and
-            # says once where to put them.
+            # gives the folder for them only once.
             reason = f"Downloading {file_name} failed from every mirror: {', '.join(exc.failures)}."
             raise _missing_files_error(info, folder, missing[index:], reason) from None
         except DataError as exc:

@@ -28,7 +28,7 @@ _USER_AGENT = "forwardforward (Python urllib)"
 
 
 class DownloadFailed(DataError):
-    """Every mirror of a file failed; `failures` lists each mirror with its reason."""
+    """Error raised when every mirror of a file failed. `failures` lists each mirror with its reason."""
 
     def __init__(self, message: str, failures: list[str]):
         super().__init__(message)
@@ -130,7 +130,7 @@ def download_file(urls: list[str], destination: Path, sha256: str, timeout: floa
         UsageError: `urls` is empty or contains a URL that is not http or https, `sha256` is not
             64 lowercase hexadecimal digits, or `timeout` is not positive.
         DownloadFailed: every mirror failed (the message names the file, the folder and each
-            mirror with its reason). It is a DataError.
+            mirror with its reason). A subclass of DataError.
         DataError: the folder cannot be created or written.
     """
     destination = Path(destination)
